@@ -1,0 +1,66 @@
+// RMSNorm over rows of length n (architecture §2), one workgroup per row.
+//   zero-centred (UNIT_OFFSET): y = x · rsqrt(mean(x²) + eps) · (1 + w)   input/post-attn/final/q/k norms
+//   plain weight:               y = x · rsqrt(mean(x²) + eps) · w         GDN gated norm (before the gate)
+// ADD_RESIDUAL first folds the sub-layer output into the residual stream in place:
+//   h ← h + x, then y = norm(h).
+// Rows are contiguous with stride n; w has n entries shared by all rows (per-head q/k norm:
+// rows = tokens × heads, n = head_dim).
+#if HAS_SUBGROUPS
+enable subgroups;
+#endif
+
+const WG: u32 = 256u;
+#include "reduce"
+
+struct Params {
+  n: u32,
+  rows: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+#if ADD_RESIDUAL
+@group(0) @binding(2) var<storage, read> delta: array<f32>;
+@group(0) @binding(3) var<storage, read_write> h: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#else
+@group(0) @binding(2) var<storage, read> h: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+#endif
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+#if HAS_SUBGROUPS
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+#if !HAS_SUBGROUPS
+  let sg_size = 0u;
+#endif
+  let row = wg.x + wg.y * nwg.x;
+  if (row >= p.rows) { return; }  // uniform per workgroup
+  let base = row * p.n;
+  var ss = 0.0;
+  for (var i = lid; i < p.n; i += WG) {
+#if ADD_RESIDUAL
+    let v = h[base + i] + delta[base + i];
+    h[base + i] = v;
+#else
+    let v = h[base + i];
+#endif
+    ss += v * v;
+  }
+  let inv_rms = inverseSqrt(workgroup_sum(ss, lid, sg_size) / f32(p.n) + p.eps);
+  for (var i = lid; i < p.n; i += WG) {
+#if UNIT_OFFSET
+    let scale = 1.0 + w[i];
+#else
+    let scale = w[i];
+#endif
+    y[base + i] = h[base + i] * inv_rms * scale;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Where checkpoint files come from. Every source (local folder, browser File/directory handle,
+ * HTTP base URL, Hugging Face hub, cache) exposes the same two interfaces, so the safetensors
+ * reader and the weight loader never know where bytes come from.
+ */
+
+/** One file, readable by byte ranges (streamed: a range read never loads the whole file). */
+export interface ByteSource {
+  /** File name inside the checkpoint, e.g. "model-00001-of-00002.safetensors". */
+  readonly name: string;
+  /** Total size in bytes. */
+  size(): Promise<number>;
+  /** Reads `length` bytes at `offset`; rejects with a precise error when out of range or cancelled. */
+  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+}
+
+export interface FileProgress {
+  file: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface LoadProgress {
+  /** Per file, in the order they were first touched. */
+  files: FileProgress[];
+  bytesDone: number;
+  bytesTotal: number;
+  /** What is happening: 'download' | 'upload' | 'quantize' ... */
+  phase: string;
+}
+
+export type ProgressCallback = (p: LoadProgress) => void;
+
+/** A checkpoint folder. */
+export interface CheckpointSource {
+  /** For messages and logs; never contains credentials. */
+  readonly description: string;
+  /** True if the folder has this file. */
+  has(name: string): Promise<boolean>;
+  /** Opens a file for range reads; rejects with a precise error if it does not exist. */
+  open(name: string): Promise<ByteSource>;
+  /** Reads a whole small file (config.json, tokenizer.json, ...) as text. */
+  readText(name: string): Promise<string>;
+}
+
+/** An in-memory file (tests, generated checkpoints, browser File contents already read). */
+export class MemoryByteSource implements ByteSource {
+  constructor(
+    readonly name: string,
+    private readonly bytes: Uint8Array,
+  ) {}
+
+  async size(): Promise<number> {
+    return this.bytes.byteLength;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.bytes.byteLength)) {
+      throw new RangeError(`${this.name}: read of ${length} bytes at ${offset} is outside the file (${this.bytes.byteLength} bytes)`);
+    }
+    return this.bytes.subarray(offset, offset + length);
+  }
+}
