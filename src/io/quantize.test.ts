@@ -1,6 +1,6 @@
 /**
- * Weight packing (formats.ts layout) and its inverse. Bounds: f16 round trip ≤ 2^-11 relative,
- * bf16 ≤ 2^-8 relative (round to nearest, 11 / 8 significant bits); q8 ≤ |s|/2 per element
+ * Weight packing (formats.ts layout) and its inverse; f16/bf16 rounding itself is tested in
+ * bf16.test.ts. Bounds: f16 round trip ≤ 2^-11 relative, bf16 ≤ 2^-8 relative (round to nearest, 11 / 8 significant bits); q8 ≤ |s|/2 per element
  * (codes chosen against the stored f16 scale, so only the final rounding step is lost);
  * q4 ≤ |s|/2 except elements clamped to code 15 (w/s > 7.5: Q4_0 maps the largest magnitude to
  * −8 and has no +8), which are within |s|. Layout checks use hand-made rows with known bytes.
@@ -9,49 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import { Random } from '../model/random.js';
 import { paddedCols, QUANT_GROUP, WEIGHT_FORMATS, type WeightFormat } from './formats.js';
-import { bf16BitsToF32, dequantizeMatrix, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, packMatrix, packRows } from './quantize.js';
+import { f16ToF32, f32ToF16 } from './bf16.js';
+import { dequantizeMatrix, packMatrix, packRows } from './quantize.js';
 
 const u16 = (b: Uint8Array): Uint16Array => new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
 const u32 = (b: Uint8Array): Uint32Array => new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-
-describe('f16 / bf16 conversion', () => {
-  it('every finite half survives f16 → f32 → f16; Inf and NaN stay Inf and NaN', () => {
-    for (let h = 0; h < 0x10000; h++) {
-      const v = f16BitsToF32(h);
-      if (Number.isNaN(v)) expect(Number.isNaN(f16BitsToF32(f32ToF16Bits(v)))).toBe(true);
-      else expect(f32ToF16Bits(v)).toBe(h);
-    }
-  });
-
-  it('midpoints between neighbouring halves round to the even one; overflow and underflow', () => {
-    for (let h = 0; h < 0x7bff; h++) {
-      const mid = (f16BitsToF32(h) + f16BitsToF32(h + 1)) / 2; // exact in f32 (12 significant bits)
-      expect(f32ToF16Bits(mid)).toBe(h & 1 ? h + 1 : h);
-      expect(f32ToF16Bits(-mid)).toBe((h & 1 ? h + 1 : h) | 0x8000);
-    }
-    expect(f32ToF16Bits(65519)).toBe(0x7bff);
-    expect(f32ToF16Bits(65520)).toBe(0x7c00); // tie between 65504 and 2^16 → even → Inf
-    expect(f32ToF16Bits(2 ** -25)).toBe(0); // tie between 0 and the smallest subnormal
-    expect(f32ToF16Bits(2 ** -25 * 1.001)).toBe(1);
-  });
-
-  it('bf16 rounds to the nearer of the two neighbours, ties to even (checked in f64 on random and tie values)', () => {
-    const rnd = new Random(5);
-    const f = new Float32Array(1);
-    const bits = new Uint32Array(f.buffer);
-    for (let i = 0; i < 20000; i++) {
-      bits[0] = (rnd.int(2 ** 16) << 16) | (i % 7 === 0 ? 0x8000 : rnd.int(2 ** 16));
-      if (!Number.isFinite(f[0]!)) continue;
-      const v = f[0]!;
-      const lo = (bits[0]! >>> 16) & 0xffff;
-      const hi = lo + 1;
-      const dLo = Math.abs(v - bf16BitsToF32(lo));
-      const dHi = Math.abs(v - bf16BitsToF32(hi));
-      const want = dLo < dHi || (dLo === dHi && !(lo & 1)) ? lo : hi;
-      expect(f32ToBf16Bits(v)).toBe(want);
-    }
-  });
-});
 
 describe('layout', () => {
   it('q4: nibble order (element 2j low, 2j+1 high), scale m/−8 as f16, two scales per u32', () => {
@@ -61,7 +23,7 @@ describe('layout', () => {
     for (let i = 32; i < 64; i++) row[i] = ((i % 16) - 8) * -0.5; // second: m = +4 → s = −0.5, codes again i % 16
     const { data, scales } = packMatrix(row, 1, cols, 'q4');
     expect(Array.from(data.subarray(0, 8))).toEqual([0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe]);
-    expect(u32(scales!)[0]).toBe((0x3c00 | (f32ToF16Bits(-0.5) << 16)) >>> 0);
+    expect(u32(scales!)[0]).toBe((0x3c00 | (f32ToF16(-0.5) << 16)) >>> 0);
     expect(Array.from(data.subarray(16, 24))).toEqual([0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe]);
     expect(Array.from(dequantizeMatrix({ data, scales }, 1, cols, 'q4'))).toEqual(Array.from(row));
   });
@@ -70,7 +32,7 @@ describe('layout', () => {
     const row = new Float32Array(32).map((_, i) => (i - 16) * 0.5);
     row[31] = 63.5; // max |w| = 127 · 0.5 → s = 0.5 exactly
     const { data, scales } = packMatrix(row, 1, 32, 'q8');
-    expect(u16(scales!)[0]).toBe(f32ToF16Bits(0.5));
+    expect(u16(scales!)[0]).toBe(f32ToF16(0.5));
     expect(u32(data)[0]).toBe(((-16 & 0xff) | ((-15 & 0xff) << 8) | ((-14 & 0xff) << 16) | ((-13 & 0xff) << 24)) >>> 0);
     expect(data[31]).toBe(127);
     expect(Array.from(dequantizeMatrix({ data, scales }, 1, 32, 'q8'))).toEqual(Array.from(row));
@@ -120,7 +82,7 @@ describe('round trip', () => {
   values.fill(0, 200, 232);
 
   const groupScale = (format: WeightFormat, scales: Uint8Array, r: number, c: number): number =>
-    f16BitsToF32(u16(scales)[r * (paddedCols(cols) / QUANT_GROUP) + Math.floor(c / QUANT_GROUP)]!);
+    f16ToF32(u16(scales)[r * (paddedCols(cols) / QUANT_GROUP) + Math.floor(c / QUANT_GROUP)]!);
 
   for (const format of ['q8', 'q4'] as const) {
     it(`${format}: every element within half a quantization step of the original`, () => {

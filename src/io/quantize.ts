@@ -7,10 +7,10 @@
  * dequantized value is within half a step of the original (q8 always; q4 except the codes
  * clamped at +7, see packQ4Group).
  *
- * The f32 → f16/bf16 conversions live here until a shared src/io/bf16.ts exists.
- * Packed arrays are little-endian (every WebGPU host is).
+ * f16/bf16 rounding (nearest even) comes from ./bf16.ts. Packed arrays are little-endian (every WebGPU host is).
  */
 import { InvalidArgumentError } from '../errors.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './bf16.js';
 import { dataBytes, isQuantized, paddedCols, QUANT_GROUP, scaleBytes, type WeightFormat } from './formats.js';
 
 export interface PackedMatrix {
@@ -20,54 +20,7 @@ export interface PackedMatrix {
   scales?: Uint8Array;
 }
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** f32 → IEEE half bits, round to nearest even (subnormals, ±Inf and NaN included). */
-export function f32ToF16Bits(value: number): number {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  // Normal half: 10 mantissa bits, drop 13. Subnormal half (e ≤ 0): also shift out 1 − e more bits.
-  const full = e > 0 ? mant : mant | 0x800000;
-  const shift = e > 0 ? 13 : 14 - e;
-  if (shift > 24) return sign;
-  const kept = full >>> shift;
-  const rest = full & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  const rounded = kept + (rest > half || (rest === half && kept & 1) ? 1 : 0);
-  // A carry out of the mantissa correctly bumps the exponent (up to Inf).
-  return sign | ((e > 0 ? e << 10 : 0) + rounded);
-}
-
-export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** f32 → bfloat16 bits, round to nearest even (NaN stays NaN). */
-export function f32ToBf16Bits(value: number): number {
-  f32Scratch[0] = value;
-  const x = u32Scratch[0]!;
-  if ((x & 0x7fffffff) > 0x7f800000) return (x >>> 16) | 0x40;
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-export function bf16BitsToF32(b: number): number {
-  u32Scratch[0] = (b & 0xffff) << 16;
-  return f32Scratch[0]!;
-}
-
-export const roundToF16 = (v: number): number => f16BitsToF32(f32ToF16Bits(v));
+const roundToF16 = (v: number): number => f16ToF32(f32ToF16(v));
 
 /** llama.cpp roundf: halves away from zero. */
 const roundHalfAway = (v: number): number => Math.sign(v) * Math.round(Math.abs(v));
@@ -91,7 +44,7 @@ function packQ8Group(src: Float32Array, off: number, n: number, out: Int8Array, 
   for (let i = 0; i < n; i++) {
     out[outOff + i] = s === 0 ? 0 : Math.max(-127, Math.min(127, roundHalfAway(src[off + i]! / s)));
   }
-  return f32ToF16Bits(s);
+  return f32ToF16(s);
 }
 
 /**
@@ -117,7 +70,7 @@ function packQ4Group(src: Float32Array, off: number, n: number, out: Uint8Array,
     const byte = outOff + (i >> 1);
     out[byte] = i & 1 ? out[byte]! | (c << 4) : c;
   }
-  return f32ToF16Bits(s);
+  return f32ToF16(s);
 }
 
 /**
@@ -144,7 +97,7 @@ export function packRows(values: Float32Array, cols: number, format: WeightForma
       new Float32Array(data.buffer, dst * 4, cols).set(values.subarray(src, src + cols));
     } else if (format === 'f16' || format === 'bf16') {
       const out = new Uint16Array(data.buffer, dst * 2, cols);
-      const convert = format === 'f16' ? f32ToF16Bits : f32ToBf16Bits;
+      const convert = format === 'f16' ? f32ToF16 : f32ToBf16;
       for (let c = 0; c < cols; c++) out[c] = convert(values[src + c]!);
     } else {
       for (let g = 0; g < groups; g++) {
@@ -180,14 +133,14 @@ export function dequantizeMatrix(packed: PackedMatrix, rows: number, cols: numbe
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const scaleView = packed.scales ? new DataView(packed.scales.buffer, packed.scales.byteOffset, packed.scales.byteLength) : undefined;
   // Element i of the padded matrix belongs to group floor(i / 32) (rows hold whole groups).
-  const groupScale = (i: number): number => f16BitsToF32(scaleView!.getUint16(Math.floor(i / QUANT_GROUP) * 2, true));
+  const groupScale = (i: number): number => f16ToF32(scaleView!.getUint16(Math.floor(i / QUANT_GROUP) * 2, true));
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const i = r * pc + c;
       let v: number;
       if (format === 'f32') v = view.getFloat32(i * 4, true);
-      else if (format === 'f16') v = f16BitsToF32(view.getUint16(i * 2, true));
-      else if (format === 'bf16') v = bf16BitsToF32(view.getUint16(i * 2, true));
+      else if (format === 'f16') v = f16ToF32(view.getUint16(i * 2, true));
+      else if (format === 'bf16') v = bf16ToF32(view.getUint16(i * 2, true));
       else if (format === 'q8') v = view.getInt8(i) * groupScale(i);
       else v = (((bytes[i >> 1]! >> ((i & 1) * 4)) & 15) - 8) * groupScale(i);
       out[r * cols + c] = v;
