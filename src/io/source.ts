@@ -41,6 +41,8 @@ export interface CheckpointSource {
   open(name: string): Promise<ByteSource>;
   /** Reads a whole small file (config.json, tokenizer.json, ...) as text. */
   readText(name: string): Promise<string>;
+  /** Every file name in the checkpoint ("/"-separated, sorted), where the source can list cheaply. */
+  list?(): Promise<string[]>;
 }
 
 /** An in-memory file (tests, generated checkpoints, browser File contents already read). */

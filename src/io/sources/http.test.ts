@@ -104,7 +104,7 @@ describe('HttpCheckpointSource', () => {
     const name = 'changing.bin';
     const path = join(repoDir, name);
     await fsp.writeFile(path, deterministicBytes(500_000, 7));
-    const file = await source().open(name);
+    const file = await source().openRemote(name);
     expect(firstDifference(await file.read(0, 1000), deterministicBytes(500_000, 7).subarray(0, 1000))).toBe(-1);
     await fsp.writeFile(path, deterministicBytes(500_000, 8)); // same size, new content
     utimesSync(path, new Date(), new Date(Date.now() + 5000));
