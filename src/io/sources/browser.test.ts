@@ -7,9 +7,9 @@ import { InvalidArgumentError, ModelFormatError } from '../../errors.js';
 import { DirectoryHandleCheckpointSource, FilesCheckpointSource, type DirectoryHandleLike } from './browser.js';
 import { deterministicBytes, firstDifference } from './test-fixture.js';
 
-type Tree = { [name: string]: Uint8Array | Tree };
+type Tree = { [name: string]: Uint8Array<ArrayBuffer> | Tree };
 
-function pickedFile(relativePath: string, bytes: Uint8Array): File {
+function pickedFile(relativePath: string, bytes: Uint8Array<ArrayBuffer>): File {
   const file = new File([bytes], relativePath.split('/').pop()!);
   Object.defineProperty(file, 'webkitRelativePath', { value: relativePath });
   return file;
@@ -28,7 +28,7 @@ function fakeDirectory(name: string, tree: Tree): DirectoryHandleLike & { values
       return fakeDirectory(child, entry(child, 'directory') as Tree);
     },
     async getFileHandle(child) {
-      const bytes = entry(child, 'file') as Uint8Array;
+      const bytes = entry(child, 'file') as Uint8Array<ArrayBuffer>;
       return { getFile: async () => new File([bytes], child) };
     },
     async *values() {

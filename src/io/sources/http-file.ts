@@ -14,11 +14,17 @@ import {
   combineSignals,
   isAbortError,
   RemoteError,
+  retrying,
   sleep,
   throwIfAborted,
   type RemoteErrorReason,
+  type RetryPolicy,
   type RemoteFile,
 } from './remote.js';
+
+/** Network failures, 429 and 5xx are transient; everything else is final. */
+export const isRetryable = (e: unknown): boolean =>
+  !(e instanceof RemoteError) || (e.reason === 'http' && (e.status === 429 || (e.status ?? 0) >= 500));
 
 export interface HttpFileInit {
   /** File name inside the checkpoint (for messages). */
@@ -55,8 +61,6 @@ function parseContentRange(header: string | null): ContentRange | undefined {
   return { start: m[1] === undefined ? 0 : Number(m[1]), end: m[2] === undefined ? -1 : Number(m[2]), total };
 }
 
-const isRetryable = (e: unknown): boolean =>
-  !(e instanceof RemoteError) || (e.reason === 'http' && (e.status === 429 || (e.status ?? 0) >= 500));
 
 /** The body of a response, `skip` bytes dropped, at most `limit` bytes yielded, the rest cancelled. */
 async function* bodyChunks(res: Response, skip: number, limit: number): AsyncGenerator<Uint8Array> {
@@ -180,18 +184,15 @@ export class HttpFile implements RemoteFile {
     return this.#error(`${this.url} answered ${s}${said}`, 'http', res.status);
   }
 
-  /** Runs `attempt` until it succeeds, retrying transient failures with backoff. */
-  async #retrying<T>(signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
-    for (let failures = 0; ; failures++) {
-      throwIfAborted(signal, this.#what());
-      try {
-        return await attempt();
-      } catch (e) {
-        if (signal?.aborted || isAbortError(e)) throw new AbortedError(`${this.#what()} was cancelled`, { cause: e });
-        if (!isRetryable(e) || failures >= this.#init.retries) throw this.#giveUp(e, failures);
-        await sleep(backoffMs(failures, this.#init.retryDelayMs), signal, this.#what());
-      }
-    }
+  #policy(signal: AbortSignal | undefined): RetryPolicy {
+    return {
+      retries: this.#init.retries,
+      retryDelayMs: this.#init.retryDelayMs,
+      signal,
+      what: this.#what(),
+      isRetryable,
+      giveUp: (e, failures) => this.#giveUp(e, failures),
+    };
   }
 
   #giveUp(e: unknown, failures: number): unknown {
@@ -220,7 +221,7 @@ export class HttpFile implements RemoteFile {
 
   async #probe(): Promise<void> {
     const signal = this.#init.signal;
-    const found = await this.#retrying(signal, async () => {
+    const found = await retrying(this.#policy(signal), async () => {
       const head = await this.#fetch('HEAD', {}, signal);
       const length = head.headers.get('content-length');
       const encoded = (head.headers.get('content-encoding') ?? 'identity') !== 'identity';

@@ -13,13 +13,13 @@ export function redactUrl(url: string): string {
   } catch {
     return url.replace(/\/\/[^/@\s]*@/, '//***@');
   }
+  const sensitive = [...u.searchParams.keys()].filter((k) => SENSITIVE_QUERY.test(k));
+  if (!u.username && !u.password && sensitive.length === 0) return url;
   if (u.username || u.password) {
     u.username = '***';
     u.password = '';
   }
-  for (const key of [...u.searchParams.keys()]) {
-    if (SENSITIVE_QUERY.test(key)) u.searchParams.set(key, '***');
-  }
+  for (const key of sensitive) u.searchParams.set(key, '***');
   return u.href;
 }
 

@@ -83,6 +83,34 @@ export function sleep(ms: number, signal: AbortSignal | undefined, what: string)
   });
 }
 
+export interface RetryPolicy {
+  /** Retries after the first failure. */
+  retries: number;
+  /** First backoff delay; doubles per retry. */
+  retryDelayMs: number;
+  signal: AbortSignal | undefined;
+  /** For the AbortedError message: "reading X from Y". */
+  what: string;
+  /** Which failures are transient. */
+  isRetryable(e: unknown): boolean;
+  /** The error to throw after the last failure (`failures` = retries used). */
+  giveUp(e: unknown, failures: number): unknown;
+}
+
+/** Runs `attempt` until it succeeds, retrying transient failures with backoff; aborts promptly. */
+export async function retrying<T>(policy: RetryPolicy, attempt: () => Promise<T>): Promise<T> {
+  for (let failures = 0; ; failures++) {
+    throwIfAborted(policy.signal, policy.what);
+    try {
+      return await attempt();
+    } catch (e) {
+      if (policy.signal?.aborted || isAbortError(e)) throw new AbortedError(`${policy.what} was cancelled`, { cause: e });
+      if (!policy.isRetryable(e) || failures >= policy.retries) throw policy.giveUp(e, failures);
+      await sleep(backoffMs(failures, policy.retryDelayMs), policy.signal, policy.what);
+    }
+  }
+}
+
 /** Exponential backoff with jitter: base·2^attempt (≤ 10 s), scaled by a factor in [0.5, 1). */
 export function backoffMs(attempt: number, baseMs: number): number {
   return Math.min(baseMs * 2 ** attempt, 10_000) * (0.5 + Math.random() / 2);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** `size` pseudo-random bytes, the same for the same (seed, size). */
-export function deterministicBytes(size: number, seed: number): Uint8Array {
+export function deterministicBytes(size: number, seed: number): Uint8Array<ArrayBuffer> {
   const words = new Uint32Array(Math.ceil(size / 4));
   let x = (seed * 2654435761 + 1) >>> 0 || 1;
   for (let i = 0; i < words.length; i++) {
