@@ -3,6 +3,9 @@
 //   plain weight:               y = x · rsqrt(mean(x²) + eps) · w         GDN gated norm (before the gate)
 // ADD_RESIDUAL first folds the sub-layer output into the residual stream in place:
 //   h ← h + x, then y = norm(h).
+// GATED (GDN output, §2 gated RMSNorm, norm before gate): plain weight, then y ← y · silu(z), where
+//   row r is head r % heads of token r / heads and z is read from the fused projection at
+//   z[t·z_stride + z_offset + head·n + i].
 // Rows are contiguous with stride n; w has n entries shared by all rows (per-head q/k norm:
 // rows = tokens × heads, n = head_dim).
 #if HAS_SUBGROUPS
@@ -16,11 +19,20 @@ struct Params {
   n: u32,
   rows: u32,
   eps: f32,
+#if GATED
+  heads: u32,
+  z_stride: u32,
+  z_offset: u32,
+#endif
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-#if ADD_RESIDUAL
+#if GATED
+@group(0) @binding(2) var<storage, read> z: array<f32>;
+@group(0) @binding(3) var<storage, read> h: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+#elif ADD_RESIDUAL
 @group(0) @binding(2) var<storage, read> delta: array<f32>;
 @group(0) @binding(3) var<storage, read_write> h: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
@@ -61,6 +73,11 @@ fn main(
 #else
     let scale = w[i];
 #endif
+#if GATED
+    let zi = z[(row / p.heads) * p.z_stride + p.z_offset + (row % p.heads) * p.n + i];
+    y[base + i] = h[base + i] * inv_rms * scale * (zi / (1.0 + exp(-zi)));
+#else
     y[base + i] = h[base + i] * inv_rms * scale;
+#endif
   }
 }

@@ -1,0 +1,202 @@
+/**
+ * Gated DeltaNet mixer kernels (architecture §4): prep (shaders/gdn_prep.wgsl: conv1d + SiLU,
+ * q/k l2norm, β and g) and the token-by-token recurrence (shaders/gdn_recurrent.wgsl), the decode
+ * step. The chunked prefill form lives in gdn-chunked.ts; the gated output norm in rmsnorm.ts.
+ */
+import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
+import { requireBufferBytes, requirePositiveInts, requireThat, requireTokens } from './checks.js';
+
+export { createGatedRmsNorm } from './rmsnorm.js';
+
+export interface GdnDimsShape {
+  keyHeads: number;
+  valueHeads: number;
+  /** Multiples of 4, at most 128 for the chunked kernel. */
+  keyDim: number;
+  valueDim: number;
+  maxTokens: number;
+}
+
+export interface GdnPrepShape extends GdnDimsShape {
+  convKernel: number;
+  /** q/k l2norm epsilon: x·rsqrt(Σx² + eps); default 1e-6 as in HF/FLA (§4.2 step 5, §9.10). */
+  eps?: number;
+}
+
+export interface GdnPrepBuffers {
+  /** Fused projection [T, C + Hv·dv + 2·Hv]: qkv | z | b | a (§4.1). */
+  proj: BufferArg;
+  /** [C, K] f32. */
+  convWeight: BufferArg;
+  /** [K−1, C] f32, previous pre-conv columns oldest first; updated to end with this call's tokens. */
+  convState: BufferArg;
+  /** [Hv] f32 each. */
+  aLog: BufferArg;
+  dtBias: BufferArg;
+  /** Outputs: q, k [T, Hk, dk]; v [T, Hv, dv]; beta, g [T, Hv]. */
+  q: BufferArg;
+  k: BufferArg;
+  v: BufferArg;
+  beta: BufferArg;
+  g: BufferArg;
+}
+
+export interface GdnStepBuffers {
+  q: BufferArg;
+  k: BufferArg;
+  v: BufferArg;
+  beta: BufferArg;
+  g: BufferArg;
+  /** [Hv, dk, dv] f32, read and updated in place. */
+  state: BufferArg;
+  /** [T, Hv, dv]. */
+  out: BufferArg;
+}
+
+export interface BoundTokens {
+  dispatches: Dispatch[];
+  /** Sets the call's token count (≤ maxTokens). Submit before the next call (uniforms are per binding). */
+  setTokens(tokens: number): void;
+}
+
+/** Channels of the conv (q, k and v of all heads). */
+export const gdnChannels = (s: Pick<GdnDimsShape, 'keyHeads' | 'keyDim' | 'valueHeads' | 'valueDim'>): number =>
+  2 * s.keyHeads * s.keyDim + s.valueHeads * s.valueDim;
+
+/** Elements per token of the fused GDN projection. */
+export const gdnProjWidth = (s: Pick<GdnDimsShape, 'keyHeads' | 'keyDim' | 'valueHeads' | 'valueDim'>): number =>
+  gdnChannels(s) + s.valueHeads * s.valueDim + 2 * s.valueHeads;
+
+/** Byte sizes of the per-call GDN activations at maxTokens (for the bind checks and the memory predictor). */
+export function gdnActivationBytes(s: GdnDimsShape): Record<'qk' | 'v' | 'gate' | 'state', number> {
+  return {
+    qk: s.maxTokens * s.keyHeads * s.keyDim * 4,
+    v: s.maxTokens * s.valueHeads * s.valueDim * 4,
+    gate: s.maxTokens * s.valueHeads * 4,
+    state: s.valueHeads * s.keyDim * s.valueDim * 4,
+  };
+}
+
+export function checkGdnDims(name: string, s: GdnDimsShape): void {
+  const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = s;
+  requirePositiveInts(name, { keyHeads, valueHeads, keyDim, valueDim, maxTokens });
+  requireThat(name, valueHeads % keyHeads === 0, `valueHeads (${valueHeads}) must be a multiple of keyHeads (${keyHeads})`);
+  requireThat(name, keyDim % 4 === 0 && valueDim % 4 === 0, `head dims must be multiples of 4, got dk=${keyDim} dv=${valueDim}`);
+}
+
+const PREP_LAYOUT = [
+  ['tokens', 'u32'],
+  ['keyHeads', 'u32'],
+  ['valueHeads', 'u32'],
+  ['keyDim', 'u32'],
+  ['valueDim', 'u32'],
+  ['eps', 'f32'],
+] as const;
+
+export async function createGdnPrep(ctx: KernelContext, shape: GdnPrepShape) {
+  const name = 'gdn prep';
+  checkGdnDims(name, shape);
+  requireThat(name, Number.isInteger(shape.convKernel) && shape.convKernel >= 2, `convKernel must be an integer ≥ 2, got ${shape.convKernel}`);
+  const { keyHeads, valueHeads, keyDim, valueDim, maxTokens, convKernel } = shape;
+  const [conv, finish] = await Promise.all(
+    [false, true].map((FINISH) => ctx.pipelines.get({ shader: 'gdn_prep', defines: { CONV_KERNEL: convKernel, FINISH } })),
+  );
+  const channels = gdnChannels(shape);
+  const bytes = gdnActivationBytes(shape);
+  const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
+  return {
+    shape,
+    bind(b: GdnPrepBuffers, label = 'gdn prep'): BoundTokens {
+      requireBufferBytes(name, {
+        proj: [b.proj, maxTokens * gdnProjWidth(shape) * 4],
+        convWeight: [b.convWeight, channels * convKernel * 4],
+        convState: [b.convState, (convKernel - 1) * channels * 4],
+        aLog: [b.aLog, valueHeads * 4],
+        dtBias: [b.dtBias, valueHeads * 4],
+        q: [b.q, bytes.qk],
+        k: [b.k, bytes.qk],
+        v: [b.v, bytes.v],
+        beta: [b.beta, bytes.gate],
+        g: [b.g, bytes.gate],
+      });
+      const params = ctx.uniforms.alloc(PREP_LAYOUT, { keyHeads, valueHeads, keyDim, valueDim, eps: shape.eps ?? 1e-6 });
+      const convPass: Dispatch = {
+        label: `${label} conv`,
+        pipeline: conv!,
+        bindGroup: bindBuffers(ctx, conv!, `${label} conv`, [params.binding, b.proj, b.convWeight, b.convState, b.q, b.k, b.v]),
+        workgroups: [0, 0, 0],
+      };
+      const finishPass: Dispatch = {
+        label: `${label} state+gates`,
+        pipeline: finish!,
+        bindGroup: bindBuffers(ctx, finish!, `${label} state+gates`, [params.binding, b.proj, b.convState, b.aLog, b.dtBias, b.beta, b.g]),
+        workgroups: [0, 0, 0],
+      };
+      return {
+        dispatches: [convPass, finishPass],
+        setTokens(tokens: number): void {
+          requireTokens(name, tokens, maxTokens);
+          params.set({ tokens });
+          convPass.workgroups = [2 * keyHeads + valueHeads, tokens, tokens > 0 ? 1 : 0];
+          finishPass.workgroups = tokens > 0 ? gridFor(Math.ceil((channels + tokens * valueHeads) / 64), maxGrid) : [0, 0, 0];
+        },
+      };
+    },
+  };
+}
+
+const STEP_LAYOUT = [
+  ['tokens', 'u32'],
+  ['keyHeads', 'u32'],
+  ['valueHeads', 'u32'],
+] as const;
+
+/** Lanes per state column: a power of two ≤ the subgroup size that divides dk (1 without subgroups). */
+function lanesPerColumn(ctx: KernelContext, keyDim: number): number {
+  if (!ctx.gpu.features.subgroups) return 1;
+  let lanes = 1;
+  while (lanes * 2 <= Math.min(32, ctx.gpu.features.subgroupMinSize) && keyDim % (lanes * 2) === 0) lanes *= 2;
+  return lanes;
+}
+
+export async function createGdnRecurrent(ctx: KernelContext, shape: GdnDimsShape) {
+  const name = 'gdn recurrent';
+  checkGdnDims(name, shape);
+  const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = shape;
+  const lanes = lanesPerColumn(ctx, keyDim);
+  const cols = Math.max(1, 64 / lanes);
+  const pipeline = await ctx.pipelines.get({
+    shader: 'gdn_recurrent',
+    defines: { LANES: lanes, COLS: cols, KEY_DIM: keyDim, VALUE_DIM: valueDim },
+  });
+  const bytes = gdnActivationBytes(shape);
+  return {
+    shape,
+    bind(b: GdnStepBuffers, label = 'gdn recurrent'): BoundTokens {
+      requireBufferBytes(name, {
+        q: [b.q, bytes.qk],
+        k: [b.k, bytes.qk],
+        v: [b.v, bytes.v],
+        beta: [b.beta, bytes.gate],
+        g: [b.g, bytes.gate],
+        state: [b.state, bytes.state],
+        out: [b.out, bytes.v],
+      });
+      const params = ctx.uniforms.alloc(STEP_LAYOUT, { keyHeads, valueHeads });
+      const dispatch: Dispatch = {
+        label,
+        pipeline,
+        bindGroup: bindBuffers(ctx, pipeline, label, [params.binding, b.q, b.k, b.v, b.beta, b.g, b.state, b.out]),
+        workgroups: [0, 0, 0],
+      };
+      return {
+        dispatches: [dispatch],
+        setTokens(tokens: number): void {
+          requireTokens(name, tokens, maxTokens);
+          params.set({ tokens });
+          dispatch.workgroups = tokens > 0 ? [Math.ceil(valueDim / cols), valueHeads, 1] : [0, 0, 0];
+        },
+      };
+    },
+  };
+}
