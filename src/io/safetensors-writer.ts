@@ -93,13 +93,16 @@ export interface ShardedWriteOptions {
   write(file: string, chunk: Uint8Array): Promise<void>;
 }
 
+/** A tensor's bytes: one array, or chunks in order (so a huge tensor is never whole in memory). */
+export type TensorBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
 /**
  * Writes `model-0000i-of-0000N.safetensors` shards and `model.safetensors.index.json`.
  * `produce` is called once per tensor, in order, right before its bytes are written.
  */
 export async function writeShardedCheckpoint(
   specs: readonly TensorSpec[],
-  produce: (spec: TensorSpec) => Uint8Array | Promise<Uint8Array>,
+  produce: (spec: TensorSpec) => TensorBytes | Promise<TensorBytes>,
   opts: ShardedWriteOptions,
 ): Promise<ShardIndex> {
   const shards = planShards(specs, opts.maxShardBytes);
@@ -110,12 +113,17 @@ export async function writeShardedCheckpoint(
     await opts.write(file, safetensorsHeader(shard, opts.metadata));
     for (const spec of shard) {
       const data = await produce(spec);
-      if (data.byteLength !== tensorBytes(spec)) {
-        throw new InvalidArgumentError(`safetensors: tensor "${spec.name}" produced ${data.byteLength} bytes, expected ${tensorBytes(spec)}`);
+      let written = 0;
+      for await (const chunk of data instanceof Uint8Array ? [data] : data) {
+        written += chunk.byteLength;
+        if (written > tensorBytes(spec)) break;
+        await opts.write(file, chunk);
       }
-      await opts.write(file, data);
+      if (written !== tensorBytes(spec)) {
+        throw new InvalidArgumentError(`safetensors: tensor "${spec.name}" produced ${written}${written > tensorBytes(spec) ? '+' : ''} bytes, expected ${tensorBytes(spec)}`);
+      }
       weightMap[spec.name] = file;
-      total += data.byteLength;
+      total += written;
     }
   }
   const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
