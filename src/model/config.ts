@@ -4,6 +4,7 @@
  * taken from a preset.
  */
 import { ConfigError } from '../errors.js';
+import type { CheckpointSource } from '../io/source.js';
 import { FieldReader, isObject } from './config-fields.js';
 
 export type LayerType = 'linear_attention' | 'full_attention';
@@ -240,4 +241,20 @@ function parseEos(top: FieldReader, text: FieldReader, generationConfig: unknown
   ids.push(...(text.intList('eos_token_id', bounds, true) ?? []));
   if (text !== top) ids.push(...(top.intList('eos_token_id', bounds, true) ?? []));
   return [...new Set(ids)];
+}
+
+async function readJsonFile(source: CheckpointSource, name: string): Promise<unknown> {
+  const text = await source.readText(name);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${source.description}: ${name} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Reads config.json (and generation_config.json when present) of a checkpoint folder. */
+export async function loadConfig(source: CheckpointSource): Promise<Qwen35Config> {
+  if (!(await source.has('config.json'))) throw new ConfigError(`${source.description}: config.json is missing; is this a Hugging Face checkpoint folder?`);
+  const generation = (await source.has('generation_config.json')) ? await readJsonFile(source, 'generation_config.json') : undefined;
+  return parseConfig(await readJsonFile(source, 'config.json'), generation);
 }
