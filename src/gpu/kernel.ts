@@ -16,13 +16,15 @@ export interface KernelContext {
   uniforms: UniformArena;
 }
 
-export function createKernelContext(gpu: GpuContext, allocator = new GpuAllocator(gpu.device)): KernelContext {
+/** `uniformBytes`: a fixed uniform arena of that size (sessions); otherwise it grows by pages (tests). */
+export function createKernelContext(gpu: GpuContext, options: { allocator?: GpuAllocator; uniformBytes?: number } = {}): KernelContext {
+  const allocator = options.allocator ?? new GpuAllocator(gpu.device);
   return {
     gpu,
     device: gpu.device,
     allocator,
     pipelines: new PipelineCache(gpu),
-    uniforms: new UniformArena(gpu.device, allocator),
+    uniforms: new UniformArena(gpu.device, allocator, options.uniformBytes),
   };
 }
 

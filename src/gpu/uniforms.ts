@@ -3,6 +3,7 @@
  * owns a 256-byte-aligned slot, written on the CPU mirror and uploaded in one writeBuffer
  * per page when something changed. No per-token buffer creation.
  */
+import { GpuValidationError } from '../errors.js';
 import type { GpuAllocator } from './allocator.js';
 
 /** Field order and types of a WGSL params struct (same order as in the shader). */
@@ -54,15 +55,25 @@ export class UniformSlot<L extends ParamLayout> {
   }
 }
 
+/** Bytes of one slot in the arena's address space (the uniform offset alignment WebGPU guarantees). */
+export const UNIFORM_SLOT_BYTES = 256;
+
 export class UniformArena {
   private readonly pages: Page[] = [];
   private readonly align: number;
 
+  /**
+   * With `capacityBytes`, the arena is one buffer of exactly that size, allocated now, and
+   * running out is an error (the session sizes it from its plan, so memory is predictable).
+   * Without, it grows by 64 KiB pages.
+   */
   constructor(
     private readonly device: GPUDevice,
     private readonly allocator: GpuAllocator,
+    private readonly capacityBytes?: number,
   ) {
-    this.align = device.limits.minUniformBufferOffsetAlignment;
+    this.align = Math.max(device.limits.minUniformBufferOffsetAlignment, 16);
+    if (capacityBytes !== undefined) this.newPage(capacityBytes);
   }
 
   alloc<L extends ParamLayout>(layout: L, values?: Partial<ParamValues<L>>): UniformSlot<L> {
@@ -70,11 +81,11 @@ export class UniformArena {
     const size = Math.max(16, Math.ceil((layout.length * 4) / 16) * 16);
     let page = this.pages[this.pages.length - 1];
     const offset = page ? Math.ceil(page.used / this.align) * this.align : 0;
-    if (!page || offset + size > PAGE_BYTES) {
-      page = this.newPage();
-      return this.place(page, 0, size, layout, values);
+    if (page && offset + size <= page.mirror.byteLength) return this.place(page, offset, size, layout, values);
+    if (this.capacityBytes !== undefined) {
+      throw new GpuValidationError(`the uniform arena (${this.capacityBytes} bytes) is full: the session plan reserved too few slots`);
     }
-    return this.place(page, offset, size, layout, values);
+    return this.place(this.newPage(PAGE_BYTES), 0, size, layout, values);
   }
 
   private place<L extends ParamLayout>(page: Page, offset: number, size: number, layout: L, values?: Partial<ParamValues<L>>): UniformSlot<L> {
@@ -84,14 +95,14 @@ export class UniformArena {
     return slot;
   }
 
-  private newPage(): Page {
+  private newPage(bytes: number): Page {
     const buffer = this.allocator.create({
       label: `uniforms#${this.pages.length}`,
       category: 'other',
-      size: PAGE_BYTES,
+      size: bytes,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
-    const page: Page = { buffer, mirror: new ArrayBuffer(PAGE_BYTES), used: 0, dirtyFrom: Infinity, dirtyTo: 0 };
+    const page: Page = { buffer, mirror: new ArrayBuffer(bytes), used: 0, dirtyFrom: Infinity, dirtyTo: 0 };
     this.pages.push(page);
     return page;
   }
@@ -106,8 +117,13 @@ export class UniformArena {
     }
   }
 
-  /** Bytes of uniform pages allocated so far (accounted under 'other'). */
+  /** Bytes of uniform buffers allocated so far (accounted under 'other'). */
   get bytes(): number {
-    return this.pages.length * PAGE_BYTES;
+    return this.pages.reduce((a, p) => a + p.mirror.byteLength, 0);
+  }
+
+  /** Slots handed out so far (for checking a planned capacity). */
+  get slotsUsed(): number {
+    return this.pages.reduce((a, p) => a + Math.ceil(p.used / this.align), 0);
   }
 }

@@ -1,0 +1,214 @@
+/**
+ * The GPU forward pass as graphs over one set of bound kernels and buffers:
+ *   prefill            the decoder stack over T tokens from `ids` at positions pos0.., DeltaNet in chunked form;
+ *   prefillSequential  the same with the token-sequential DeltaNet kernel (benchmarks compare them);
+ *   head               the last token's hidden row → final norm → LM head → GPU sampler;
+ *   decode             one token fed back from the sampler's `token` buffer (no read-back),
+ *                      the stack with the DeltaNet recurrent step, then the head.
+ * Per layer (§1): h += mixer(norm(h)); h += mlp(norm(h)). Residual adds are fused into the
+ * output projections (linear 'add' epilogue); the MoE block adds in its combine kernel.
+ */
+import type { KernelContext } from '../gpu/kernel.js';
+import { createAttention, createAttentionPrep } from '../kernels/attention.js';
+import { createEmbedding } from '../kernels/embedding.js';
+import { createGdnChunked } from '../kernels/gdn-chunked.js';
+import { createGatedRmsNorm, createGdnPrep, createGdnRecurrent } from '../kernels/gdn.js';
+import { createLinear, type LinearEpilogue } from '../kernels/linear.js';
+import type { GpuMatrix } from '../kernels/matrix.js';
+import { createExpertLinear, createMoeCombine, createRouter } from '../kernels/moe.js';
+import { createRmsNorm } from '../kernels/rmsnorm.js';
+import { createSampler } from '../kernels/sampler.js';
+import type { Qwen35Config } from '../model/config.js';
+import type { SessionShape } from './buffer-plan.js';
+import type { GpuAttnWeights, GpuGdnWeights, GpuMoeWeights, GpuWeights } from './gpu-weights.js';
+import { computeNode, Graph, type CallShape, type ComputeNode, type GraphNode } from './graph.js';
+
+/** Which DeltaNet core a graph runs. */
+type CoreMode = 'chunked' | 'sequential' | 'step';
+/** A stack entry: a node, or one node per DeltaNet core mode. */
+type StackEntry = GraphNode | Record<CoreMode, GraphNode>;
+
+type Sampler = ReturnType<Awaited<ReturnType<typeof createSampler>>['bind']>;
+
+export interface ForwardGraphs {
+  prefill: Graph;
+  prefillSequential: Graph;
+  head: Graph;
+  decode: Graph;
+  /** Sampling options and the RNG step of the GPU sampler. */
+  sampler: Sampler;
+  /** Frees kernel-owned scratch. */
+  destroy(): void;
+}
+
+type Buffers = Record<string, GPUBuffer>;
+const byTokens = (bound: { setTokens(t: number): void }) => (s: CallShape) => bound.setTokens(s.tokens);
+const byPosition = (bound: { setPosition(pos0: number, t: number): void }) => (s: CallShape) => bound.setPosition(s.pos0, s.tokens);
+
+/** Creates the kernel builders of one model shape (pipelines are compiled once, bound per layer). */
+async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: SessionShape, embed: GpuMatrix) {
+  const chunk = shape.prefillChunk;
+  const eps = config.rmsNormEps;
+  const attn = { heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads, headDim: config.headDim };
+  const kv = { maxTokens: chunk, maxContext: shape.maxContext, kvFormat: shape.kvFormat };
+  const gdn = {
+    keyHeads: config.linearNumKeyHeads,
+    valueHeads: config.linearNumValueHeads,
+    keyDim: config.linearKeyHeadDim,
+    valueDim: config.linearValueHeadDim,
+    maxTokens: chunk,
+  };
+  const hasAttn = config.layerTypes.includes('full_attention');
+  const hasGdn = config.layerTypes.includes('linear_attention');
+  const moe = config.mlpTypes.includes('moe') ? config.moe : undefined;
+  const maybe = <T>(cond: unknown, f: () => Promise<T>): Promise<T | undefined> => (cond ? f() : Promise.resolve(undefined));
+  const [norm, finalNorm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler] = await Promise.all([
+    createRmsNorm(ctx, { n: config.hiddenSize, rows: chunk, eps, unitOffset: true }),
+    createRmsNorm(ctx, { n: config.hiddenSize, rows: 1, eps, unitOffset: true }),
+    createEmbedding(ctx, { format: embed.format, rows: embed.rows, cols: embed.cols, tokens: chunk }),
+    maybe(hasAttn, () => createAttentionPrep(ctx, { ...attn, ...kv, rotaryDim: config.rotaryDim, ropeTheta: config.ropeTheta, eps })),
+    maybe(hasAttn, () => createAttention(ctx, { ...attn, ...kv })),
+    maybe(hasGdn, () => createGdnPrep(ctx, { ...gdn, convKernel: config.linearConvKernelDim })),
+    maybe(hasGdn, () => createGdnRecurrent(ctx, gdn)),
+    maybe(hasGdn, () => createGdnChunked(ctx, gdn)),
+    maybe(hasGdn, () => createGatedRmsNorm(ctx, { valueHeads: gdn.valueHeads, valueDim: gdn.valueDim, keyHeads: gdn.keyHeads, keyDim: gdn.keyDim, eps, maxTokens: chunk })),
+    maybe(moe, () => createRouter(ctx, { experts: moe!.numExperts, topK: moe!.numExpertsPerTok, renormalize: moe!.normTopkProb, tokens: chunk })),
+    maybe(moe, () => createMoeCombine(ctx, { hidden: config.hiddenSize, topK: moe!.numExpertsPerTok, tokens: chunk })),
+    createSampler(ctx, { vocab: config.vocabSize, maxHistory: shape.maxContext + 1 }),
+  ]);
+  return { norm, finalNorm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler };
+}
+
+export async function buildForwardGraphs(
+  ctx: KernelContext,
+  config: Qwen35Config,
+  shape: SessionShape,
+  weights: GpuWeights,
+  act: Buffers,
+  state: Buffers,
+): Promise<ForwardGraphs> {
+  const chunk = shape.prefillChunk;
+  const h = config.hiddenSize;
+  const k = await createBuilders(ctx, config, shape, weights.embed);
+  const a = (key: string): GPUBuffer => act[key]!;
+
+  const linearBuilders = new Map<string, ReturnType<typeof createLinear>>();
+  const linear = async (label: string, w: GpuMatrix, epilogue: LinearEpilogue, x: string, y: string, tokens = chunk): Promise<ComputeNode> => {
+    const key = `${w.format}|${w.rows}|${w.cols}|${epilogue}|${tokens}`;
+    if (!linearBuilders.has(key)) linearBuilders.set(key, createLinear(ctx, { format: w.format, rows: w.rows, cols: w.cols, tokens, epilogue }));
+    const bound = (await linearBuilders.get(key)!).bind({ w, x: a(x), y: a(y) }, label);
+    return computeNode(label, bound, byTokens(bound));
+  };
+  const norm = (label: string, w: GPUBuffer): ComputeNode => {
+    const bound = k.norm.bind({ w, h: a('hidden'), y: a('normed') }, label);
+    return computeNode(label, bound, (s) => bound.setRows(s.tokens));
+  };
+
+  const attentionMixer = async (p: string, i: number, w: GpuAttnWeights): Promise<StackEntry[]> => {
+    const caches = { kCache: state[`layers.${i}.kCache`]!, vCache: state[`layers.${i}.vCache`]! };
+    const prep = k.prep!.bind({ proj: a('proj'), qNorm: w.qNorm, kNorm: w.kNorm, q: a('attnQ'), ...caches }, `${p} attn prep`);
+    const attn = k.attention!.bind({ q: a('attnQ'), ...caches, proj: a('proj'), out: a('mixerOut') }, `${p} attention`);
+    return [
+      await linear(`${p} qkv`, w.qkv, 'store', 'normed', 'proj'),
+      computeNode(`${p} attn prep`, prep, byPosition(prep)),
+      computeNode(`${p} attention`, attn, byPosition(attn)),
+      await linear(`${p} o_proj`, w.o, 'add', 'mixerOut', 'hidden'),
+    ];
+  };
+
+  const deltaNetMixer = async (p: string, i: number, w: GpuGdnWeights): Promise<StackEntry[]> => {
+    const io = { q: a('gdnQ'), k: a('gdnK'), v: a('gdnV'), beta: a('gdnBeta'), g: a('gdnG') };
+    const conv = { convWeight: w.conv1d, convState: state[`layers.${i}.convState`]!, aLog: w.aLog, dtBias: w.dtBias };
+    const prep = k.gdnPrep!.bind({ proj: a('proj'), ...conv, ...io }, `${p} gdn prep`);
+    const core = { ...io, state: state[`layers.${i}.recurrentState`]!, out: a('gdnOut') };
+    const step = k.recurrent!.bind(core, `${p} gdn recurrent`);
+    const chunked = k.chunked!.bind(core, `${p} gdn chunked`);
+    const stepNode = computeNode(`${p} gdn recurrent`, step, byTokens(step));
+    const gated = k.gatedNorm!.bind({ o: a('gdnOut'), proj: a('proj'), w: w.norm, y: a('mixerOut') }, `${p} gated norm`);
+    return [
+      await linear(`${p} in_proj`, w.inProj, 'store', 'normed', 'proj'),
+      computeNode(`${p} gdn prep`, prep, byTokens(prep)),
+      { chunked: computeNode(`${p} gdn chunked`, chunked, byTokens(chunked)), sequential: stepNode, step: stepNode },
+      computeNode(`${p} gated norm`, gated, byTokens(gated)),
+      await linear(`${p} out_proj`, w.outProj, 'add', 'mixerOut', 'hidden'),
+    ];
+  };
+
+  const moeBlock = async (p: string, w: GpuMoeWeights): Promise<StackEntry[]> => {
+    const moe = config.moe!;
+    const route = k.router!.bind({ logits: a('routerLogits'), ids: a('expertIds'), weights: a('expertWeights') }, `${p} top-k`);
+    const experts = async (label: string, m: GpuMatrix, epilogue: 'store' | 'swiglu', x: string, y: string, inputPerSlot: boolean) => {
+      const builder = await createExpertLinear(ctx, {
+        format: m.format,
+        experts: moe.numExperts,
+        rows: m.rows / moe.numExperts,
+        cols: m.cols,
+        topK: moe.numExpertsPerTok,
+        tokens: chunk,
+        epilogue,
+        inputPerSlot,
+      });
+      const bound = builder.bind({ w: m, x: a(x), ids: a('expertIds'), y: a(y) }, label);
+      return computeNode(label, bound, byTokens(bound));
+    };
+    const combine = k.combine!.bind(
+      { expertOut: a('expertOut'), weights: a('expertWeights'), shared: a('sharedOut'), sharedGate: a('sharedGate'), h: a('hidden') },
+      `${p} moe combine`,
+    );
+    return [
+      await linear(`${p} router`, w.router, 'store', 'normed', 'routerLogits'),
+      computeNode(`${p} top-k`, route, byTokens(route)),
+      await experts(`${p} experts gate_up`, w.gateUp, 'swiglu', 'normed', 'expertAct', false),
+      await experts(`${p} experts down`, w.down, 'store', 'expertAct', 'expertOut', true),
+      await linear(`${p} shared gate_up`, w.sharedGateUp, 'swiglu', 'normed', 'sharedAct'),
+      await linear(`${p} shared down`, w.sharedDown, 'store', 'sharedAct', 'sharedOut'),
+      await linear(`${p} shared gate`, w.sharedExpertGate, 'store', 'normed', 'sharedGate'),
+      computeNode(`${p} moe combine`, combine, byTokens(combine)),
+    ];
+  };
+
+  const embed = k.embedding.bind({ w: weights.embed, ids: a('ids'), out: a('hidden') }, 'embedding');
+  const stack: StackEntry[] = [computeNode('embedding', embed, byTokens(embed))];
+  for (const [i, lw] of weights.layers.entries()) {
+    const p = `L${i}`;
+    stack.push(norm(`${p} input norm`, lw.inputNorm));
+    stack.push(...(lw.attn ? await attentionMixer(p, i, lw.attn) : await deltaNetMixer(p, i, lw.gdn!)));
+    stack.push(norm(`${p} post norm`, lw.postNorm));
+    if (lw.mlp) {
+      stack.push(await linear(`${p} gate_up`, lw.mlp.gateUp, 'swiglu', 'normed', 'mlpAct'));
+      stack.push(await linear(`${p} down`, lw.mlp.down, 'add', 'mlpAct', 'hidden'));
+    } else {
+      stack.push(...(await moeBlock(p, lw.moe!)));
+    }
+  }
+
+  const finalNorm = k.finalNorm.bind({ w: weights.finalNorm, h: a('lastHidden'), y: a('lastNormed') }, 'final norm');
+  const sampler = k.sampler.bind({ logits: a('logits'), history: a('history'), token: a('token') }, 'sampler');
+  const head: GraphNode[] = [
+    {
+      kind: 'copy',
+      label: 'last hidden row',
+      src: a('hidden'),
+      dst: a('lastHidden'),
+      range: (s) => ({ srcOffset: (s.tokens - 1) * h * 4, dstOffset: 0, size: h * 4 }),
+    },
+    computeNode('final norm', finalNorm),
+    await linear('lm_head', weights.lmHead, 'store', 'lastNormed', 'logits', 1),
+    computeNode('sampler', sampler),
+  ];
+  const feedBack: GraphNode = { kind: 'copy', label: 'sampled token → ids', src: a('token'), dst: a('ids'), range: () => ({ srcOffset: 0, dstOffset: 0, size: 4 }) };
+  const body = (mode: CoreMode): GraphNode[] => stack.map((e) => ('kind' in e ? e : (e[mode] as GraphNode)));
+
+  return {
+    prefill: new Graph('prefill', body('chunked')),
+    prefillSequential: new Graph('prefill (sequential DeltaNet)', body('sequential')),
+    head: new Graph('head', head),
+    decode: new Graph('decode', [feedBack, ...body('step'), ...head]),
+    sampler,
+    destroy: () => {
+      k.prep?.destroy();
+      k.attention?.destroy();
+      k.chunked?.destroy?.();
+    },
+  };
+}

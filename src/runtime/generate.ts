@@ -1,0 +1,185 @@
+/**
+ * The token loop: prefill the prompt, then decode with one token in flight — the next step is
+ * submitted (it feeds the sampled id on the GPU) before the current id is read back, so the GPU
+ * never waits for the host's read-back. Stops on EOS ids, stop strings, maxTokens, the context
+ * limit or an AbortSignal; text is streamed as complete UTF-8 only.
+ *
+ * Cache bookkeeping: after a call, the cache holds the prompt and every generated token except
+ * possibly the last one, which is then kept as `pending` and fed first by the next call (a
+ * multi-turn conversation continues without recomputing anything).
+ */
+import { AbortedError, ContextOverflowError } from '../errors.js';
+import { checkTokenIds, resolveGenerateOptions, StopMatcher, type GenerateOptions } from './options.js';
+import type { Session } from './session.js';
+import type { CacheSnapshot } from './state.js';
+import type { TextTokenizer } from './tokenizer.js';
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerationChunk {
+  token: number;
+  /** Newly completed text (may be empty while a UTF-8 character or a possible stop string is pending). */
+  text: string;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  generatedTokens: number;
+  /** Prompt submitted → first token read back. */
+  timeToFirstTokenMs: number;
+  prefillTokensPerSecond: number;
+  decodeMs: number;
+  /** Generated tokens after the first, per second of decoding. */
+  decodeTokensPerSecond: number;
+}
+
+export interface GenerationResult {
+  tokens: number[];
+  text: string;
+  finishReason: FinishReason;
+  stats: GenerationStats;
+}
+
+const now = (): number => performance.now();
+
+export class Generator {
+  /** The last generated id when it is not in the cache yet. */
+  private pending: number | undefined;
+
+  constructor(
+    readonly session: Session,
+    readonly tokenizer: TextTokenizer,
+  ) {}
+
+  /** Tokens the cache holds plus the pending one: the conversation so far. */
+  get history(): number[] {
+    return this.pending === undefined ? [...this.session.tokens] : [...this.session.tokens, this.pending];
+  }
+
+  reset(): void {
+    this.session.reset();
+    this.pending = undefined;
+  }
+
+  /** The cache state with the pending token fed first, so that a restore continues exactly here. */
+  snapshot(): CacheSnapshot {
+    const snap = this.session.snapshot();
+    return this.pending === undefined ? snap : { ...snap, pending: this.pending };
+  }
+
+  restore(snap: CacheSnapshot): void {
+    this.session.restore(snap);
+    this.pending = snap.pending;
+  }
+
+  /** Streams generated tokens for `prompt` appended to the cached conversation. */
+  async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
+    const session = this.session;
+    const config = session.config;
+    const opts = resolveGenerateOptions(options, {
+      eosTokenIds: config.eosTokenIds,
+      vocabSize: config.vocabSize,
+      maxTokens: session.options.maxContext,
+    });
+    const promptIds = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
+    checkTokenIds(promptIds, config.vocabSize);
+    const ids = this.pending === undefined ? promptIds : [this.pending, ...promptIds];
+    if (opts.signal?.aborted) throw new AbortedError('generation was cancelled before it started');
+
+    const release = await acquire(session);
+    try {
+      session.checkHealthy();
+      if (session.position + ids.length + 1 > session.options.maxContext) {
+        throw new ContextOverflowError(
+          `the prompt (${promptIds.length} tokens) plus at least one generated token does not fit: ${session.position} tokens are ` +
+            `cached and the context holds ${session.options.maxContext}; reset the session or load it with a larger maxContext`,
+        );
+      }
+      session.setSampling(opts.sampling);
+      const t0 = now();
+      const cachedBefore = session.position;
+      let slot: number;
+      try {
+        slot = await session.prefill(ids, 0, { signal: opts.signal });
+      } finally {
+        // Whatever part of the prompt ran is in the cache now, the pending token included.
+        if (session.position > cachedBefore) this.pending = undefined;
+      }
+      const decoder = this.tokenizer.streamDecoder();
+      const stops = new StopMatcher(opts.stop);
+      const eos = new Set(opts.eosTokenIds);
+      const tokens: number[] = [];
+      let text = '';
+      let finishReason: FinishReason = 'length';
+      let firstAt = 0;
+      for (let step = 0; ; step++) {
+        // Speculatively submit the next step unless this token is certainly the last.
+        const more = tokens.length + 1 < opts.maxTokens && session.position + 1 < session.options.maxContext;
+        const id = await session.readToken(slot);
+        if (step === 0) firstAt = now();
+        if (more) session.submitDecode(id, step + 1, slot ^ 1);
+        tokens.push(id);
+        let done = !more;
+        if (eos.has(id)) {
+          finishReason = 'stop';
+          done = true;
+        } else {
+          const piece = stops.push(decoder.push(id));
+          text += piece.emit;
+          if (piece.emit || !piece.stopped) yield { token: id, text: piece.emit };
+          if (piece.stopped) {
+            finishReason = 'stop';
+            done = true;
+          }
+        }
+        if (!done && opts.signal?.aborted) {
+          finishReason = 'abort';
+          done = true;
+        }
+        if (done) {
+          // The speculative step fed `id` (it is in the cache now); wait for it and drop its sample.
+          if (more) await session.readToken(slot ^ 1);
+          else this.pending = id;
+          break;
+        }
+        slot ^= 1;
+      }
+      if (finishReason !== 'stop') {
+        const rest = stops.push(decoder.flush()).emit + stops.flush();
+        text += rest;
+        if (rest) yield { token: tokens[tokens.length - 1]!, text: rest };
+      }
+      if (finishReason === 'abort') throw new AbortedError('generation was cancelled');
+      const end = now();
+      const prefillSec = (firstAt - t0) / 1000;
+      const decodeMs = end - firstAt;
+      return {
+        tokens,
+        text,
+        finishReason,
+        stats: {
+          promptTokens: ids.length,
+          generatedTokens: tokens.length,
+          timeToFirstTokenMs: firstAt - t0,
+          prefillTokensPerSecond: ids.length / prefillSec,
+          decodeMs,
+          decodeTokensPerSecond: tokens.length > 1 ? ((tokens.length - 1) * 1000) / decodeMs : 0,
+        },
+      };
+    } finally {
+      release();
+    }
+  }
+}
+
+/** Waits for the session's queue and returns the function that releases it. */
+function acquire(session: Session): Promise<() => void> {
+  return new Promise((resolveAcquire) => {
+    void session.exclusive(
+      () =>
+        new Promise<void>((release) => {
+          resolveAcquire(release);
+        }),
+    );
+  });
+}

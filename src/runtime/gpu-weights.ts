@@ -1,0 +1,294 @@
+/**
+ * Uploads a checkpoint into GPU buffers following the weight plan (gpu-weight-plan.ts): fused
+ * matrices in their chosen format (quantized on the CPU as rows stream in) and f32 vectors.
+ * Peak JS memory is one block of rows (≤ 16 MiB of f32) plus one small tensor: a plain
+ * checkpoint tensor is read in row blocks straight from its file; only tensors that need
+ * reshuffling (Qwen3-Next de-interleaving, per-expert stacking, FP8 scaling) are materialized.
+ * On any failure every buffer created so far is destroyed.
+ */
+import { AbortedError, ModelFormatError } from '../errors.js';
+import { storageUsage, writeBuffer, type KernelContext } from '../gpu/kernel.js';
+import { dataBytes, paddedCols, QUANT_GROUP, scaleBytes } from '../io/formats.js';
+import { packRows } from '../io/quantize.js';
+import { toFloat32 } from '../io/safetensors.js';
+import type { ProgressCallback } from '../io/source.js';
+import type { TensorDirectory } from '../io/tensor-directory.js';
+import { destroyMatrix, type GpuMatrix, type GpuMatrixPart } from '../kernels/matrix.js';
+import { directoryReader, materialize, weightEntries, type ModelWeights, type TensorRecipe } from '../model/weights.js';
+import type { MatrixPlan, VectorPlan, WeightPlan } from './gpu-weight-plan.js';
+
+export interface GpuAttnWeights {
+  qkv: GpuMatrix;
+  o: GpuMatrix;
+  qNorm: GPUBuffer;
+  kNorm: GPUBuffer;
+}
+export interface GpuGdnWeights {
+  inProj: GpuMatrix;
+  outProj: GpuMatrix;
+  conv1d: GPUBuffer;
+  aLog: GPUBuffer;
+  dtBias: GPUBuffer;
+  norm: GPUBuffer;
+}
+export interface GpuMlpWeights {
+  gateUp: GpuMatrix;
+  down: GpuMatrix;
+}
+export interface GpuMoeWeights {
+  router: GpuMatrix;
+  gateUp: GpuMatrix;
+  down: GpuMatrix;
+  sharedGateUp: GpuMatrix;
+  sharedDown: GpuMatrix;
+  sharedExpertGate: GpuMatrix;
+}
+export interface GpuLayerWeights {
+  inputNorm: GPUBuffer;
+  postNorm: GPUBuffer;
+  attn?: GpuAttnWeights;
+  gdn?: GpuGdnWeights;
+  mlp?: GpuMlpWeights;
+  moe?: GpuMoeWeights;
+}
+export interface GpuWeights {
+  embed: GpuMatrix;
+  /** The embedding itself when tied. */
+  lmHead: GpuMatrix;
+  finalNorm: GPUBuffer;
+  layers: GpuLayerWeights[];
+}
+
+export interface LoadWeightsOptions {
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+/** f32 bytes of one block of rows converted at a time. */
+const BLOCK_BYTES = 16 * 2 ** 20;
+/** Wait for the queue after this many uploaded bytes so Dawn's staging memory stays bounded. */
+const FLUSH_BYTES = 256 * 2 ** 20;
+
+/**
+ * Streams rows (in order) into a matrix's parts. Rows are packed in blocks of an even number of
+ * rows counted from the start of each part, so every write offset — including the scale array's,
+ * 2 bytes per group of 32 — is a multiple of 4 bytes.
+ */
+class MatrixWriter {
+  /** Rows written so far (= first row of the pending block). */
+  private row = 0;
+  private readonly pending: Float32Array;
+  private pendingRows = 0;
+  readonly blockRows: number;
+
+  constructor(
+    private readonly ctx: KernelContext,
+    private readonly m: GpuMatrix,
+    private readonly onBytes: (n: number) => Promise<void>,
+  ) {
+    this.blockRows = Math.max(2, 2 * Math.floor(BLOCK_BYTES / (8 * m.cols)));
+    this.pending = new Float32Array(this.blockRows * m.cols);
+  }
+
+  private part(): GpuMatrixPart {
+    return this.m.parts.find((p) => this.row >= p.rowStart && this.row < p.rowStart + p.rows)!;
+  }
+
+  async push(values: Float32Array): Promise<void> {
+    const cols = this.m.cols;
+    for (let off = 0; off < values.length; ) {
+      const part = this.part();
+      const limit = Math.min(this.blockRows, part.rowStart + part.rows - this.row);
+      const take = Math.min(values.length - off, (limit - this.pendingRows) * cols);
+      this.pending.set(values.subarray(off, off + take), this.pendingRows * cols);
+      this.pendingRows += take / cols;
+      off += take;
+      if (this.pendingRows === limit) await this.flush();
+    }
+  }
+
+  /** Packs and writes the pending rows (all inside the current part). */
+  async flush(): Promise<void> {
+    if (this.pendingRows === 0) return;
+    const { format, cols } = this.m;
+    const part = this.part();
+    const local = this.row - part.rowStart;
+    const packed = packRows(this.pending, cols, format, 0, this.pendingRows);
+    writeBuffer(this.ctx, part.data, packed.data, dataBytes(format, local, cols));
+    if (part.scales && packed.scales) writeBuffer(this.ctx, part.scales, packed.scales, (local * paddedCols(cols)) / QUANT_GROUP * 2);
+    this.row += this.pendingRows;
+    this.pendingRows = 0;
+    await this.onBytes(packed.data.byteLength + (packed.scales?.byteLength ?? 0));
+  }
+
+  finish(): void {
+    if (this.row !== this.m.rows || this.pendingRows !== 0) {
+      throw new ModelFormatError(`${this.m.label}: wrote ${this.row} of ${this.m.rows} rows`);
+    }
+  }
+}
+
+/** True when a recipe is one contiguous checkpoint tensor: its rows can stream straight from the file. */
+function isPlainCopy(recipe: TensorRecipe): boolean {
+  const src = recipe.sources[0];
+  return recipe.sources.length === 1 && recipe.rows.length === 1 && recipe.rows[0]!.from === 0 && !src!.scaleInv;
+}
+
+export async function loadGpuWeights(
+  ctx: KernelContext,
+  plan: WeightPlan,
+  recipes: ModelWeights<TensorRecipe>,
+  dir: TensorDirectory,
+  options: LoadWeightsOptions = {},
+): Promise<GpuWeights> {
+  const byPath = new Map(weightEntries(recipes));
+  const recipe = (path: string): TensorRecipe => {
+    const r = byPath.get(path);
+    if (!r) throw new ModelFormatError(`${dir.description}: the checkpoint has no tensor for ${path}`);
+    return r;
+  };
+  const created: GpuMatrix[] = [];
+  const vectors: GPUBuffer[] = [];
+  const total = plan.bytes;
+  let done = 0;
+  let sinceFlush = 0;
+  const progress = async (bytes: number): Promise<void> => {
+    if (options.signal?.aborted) throw new AbortedError('loading the weights was cancelled');
+    done += bytes;
+    sinceFlush += bytes;
+    if (sinceFlush >= FLUSH_BYTES) {
+      sinceFlush = 0;
+      await ctx.device.queue.onSubmittedWorkDone();
+    }
+    options.onProgress?.({ phase: 'upload', bytesDone: done, bytesTotal: total, files: [] });
+  };
+  const read = directoryReader(dir, options.signal);
+
+  const uploadMatrix = async (m: MatrixPlan): Promise<GpuMatrix> => {
+    const matrix: GpuMatrix = { label: m.key, format: m.format, rows: m.rows, cols: m.cols, parts: [] };
+    created.push(matrix);
+    for (const p of m.parts) {
+      const part: GpuMatrixPart = { ...p, data: allocate(ctx, `${m.key}[${p.rowStart}..]`, dataBytes(m.format, p.rows, m.cols)) };
+      const sb = scaleBytes(m.format, p.rows, m.cols);
+      if (sb > 0) part.scales = allocate(ctx, `${m.key}[${p.rowStart}..].scales`, sb);
+      matrix.parts.push(part);
+    }
+    const writer = new MatrixWriter(ctx, matrix, progress);
+    for (const source of m.sources) {
+      const r = recipe(source.path);
+      if (r.shape[0] !== source.rows || r.shape.slice(1).reduce((a, b) => a * b, 1) !== m.cols) {
+        throw new ModelFormatError(`${r.path}: expected [${source.rows}, ${m.cols}] for ${m.key}, the recipe gives [${r.shape.join(', ')}]`);
+      }
+      if (isPlainCopy(r)) await streamRows(dir, r, m.cols, writer.blockRows, (v) => writer.push(v), options.signal);
+      else await writer.push(await materialize(r, read));
+    }
+    await writer.flush();
+    writer.finish();
+    return matrix;
+  };
+
+  const uploadVector = async (v: VectorPlan): Promise<GPUBuffer> => {
+    const values = await materialize(recipe(v.path), read);
+    if (values.length !== v.length) throw new ModelFormatError(`${v.path}: expected ${v.length} values, got ${values.length}`);
+    const buffer = allocate(ctx, v.key, v.bytes);
+    vectors.push(buffer);
+    writeBuffer(ctx, buffer, values);
+    await progress(v.bytes);
+    return buffer;
+  };
+
+  try {
+    const m = new Map<string, GpuMatrix>();
+    for (const mp of plan.matrices) m.set(mp.key, await uploadMatrix(mp));
+    const v = new Map<string, GPUBuffer>();
+    for (const vp of plan.vectors) v.set(vp.key, await uploadVector(vp));
+    await ctx.device.queue.onSubmittedWorkDone();
+    return assemble(m, v, plan, recipes.layers.length);
+  } catch (e) {
+    created.forEach((matrix) => destroyMatrix(ctx, matrix));
+    vectors.forEach((b) => ctx.allocator.destroy(b));
+    throw e;
+  }
+}
+
+function allocate(ctx: KernelContext, label: string, bytes: number): GPUBuffer {
+  return ctx.allocator.create({ label, category: 'weights', size: bytes, usage: storageUsage() });
+}
+
+/** Reads a plain tensor's rows block by block (range reads) and hands them on as f32. */
+async function streamRows(
+  dir: TensorDirectory,
+  recipe: TensorRecipe,
+  cols: number,
+  blockRows: number,
+  sink: (values: Float32Array) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const src = recipe.sources[0]!;
+  const entry = dir.tensors.get(src.name)!;
+  const file = dir.files.get(entry.file)!;
+  const rows = recipe.shape[0]!;
+  const rowBytes = entry.info.byteLength / rows;
+  for (let r = 0; r < rows; r += blockRows) {
+    const n = Math.min(blockRows, rows - r);
+    const bytes = await file.read(entry.info.offset + r * rowBytes, n * rowBytes, signal);
+    await sink(toFloat32(bytes, entry.info.dtype, [n, cols]));
+  }
+}
+
+function assemble(m: Map<string, GpuMatrix>, v: Map<string, GPUBuffer>, plan: WeightPlan, layers: number): GpuWeights {
+  const mat = (k: string): GpuMatrix => m.get(k)!;
+  const vec = (k: string): GPUBuffer => v.get(k)!;
+  const out: GpuWeights = { embed: mat('embed'), lmHead: mat(plan.lmHeadKey), finalNorm: vec('finalNorm'), layers: [] };
+  for (let i = 0; i < layers; i++) {
+    const p = `layers.${i}`;
+    const layer: GpuLayerWeights = { inputNorm: vec(`${p}.inputNorm`), postNorm: vec(`${p}.postNorm`) };
+    if (m.has(`${p}.attn.qkv`)) {
+      layer.attn = { qkv: mat(`${p}.attn.qkv`), o: mat(`${p}.attn.o`), qNorm: vec(`${p}.attn.qNorm`), kNorm: vec(`${p}.attn.kNorm`) };
+    } else {
+      layer.gdn = {
+        inProj: mat(`${p}.gdn.inProj`),
+        outProj: mat(`${p}.gdn.out`),
+        conv1d: vec(`${p}.gdn.conv1d`),
+        aLog: vec(`${p}.gdn.aLog`),
+        dtBias: vec(`${p}.gdn.dtBias`),
+        norm: vec(`${p}.gdn.norm`),
+      };
+    }
+    if (m.has(`${p}.moe.router`)) {
+      layer.moe = {
+        router: mat(`${p}.moe.router`),
+        gateUp: mat(`${p}.moe.gateUp`),
+        down: mat(`${p}.moe.down`),
+        sharedGateUp: mat(`${p}.moe.sharedGateUp`),
+        sharedDown: mat(`${p}.moe.sharedDown`),
+        sharedExpertGate: mat(`${p}.moe.sharedExpertGate`),
+      };
+    } else {
+      layer.mlp = { gateUp: mat(`${p}.mlp.gateUp`), down: mat(`${p}.mlp.down`) };
+    }
+    out.layers.push(layer);
+  }
+  return out;
+}
+
+/** Destroys every weight buffer. */
+export function destroyGpuWeights(ctx: KernelContext, w: GpuWeights): void {
+  const matrices = new Set<GpuMatrix>([w.embed, w.lmHead]);
+  const buffers = [w.finalNorm];
+  for (const l of w.layers) {
+    buffers.push(l.inputNorm, l.postNorm);
+    if (l.attn) {
+      matrices.add(l.attn.qkv).add(l.attn.o);
+      buffers.push(l.attn.qNorm, l.attn.kNorm);
+    }
+    if (l.gdn) {
+      matrices.add(l.gdn.inProj).add(l.gdn.outProj);
+      buffers.push(l.gdn.conv1d, l.gdn.aLog, l.gdn.dtBias, l.gdn.norm);
+    }
+    if (l.mlp) matrices.add(l.mlp.gateUp).add(l.mlp.down);
+    if (l.moe) Object.values(l.moe).forEach((mm) => matrices.add(mm));
+  }
+  matrices.forEach((mm) => destroyMatrix(ctx, mm));
+  buffers.forEach((b) => ctx.allocator.destroy(b));
+}

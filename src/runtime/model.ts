@@ -1,0 +1,152 @@
+/**
+ * A loaded Qwen3.5 model: config, tokenizer, chat template and a GPU session, with the
+ * high-level calls users make — generate(), chat() (the checkpoint's template, with
+ * enable_thinking) and an OpenAI-style chat.completions.create().
+ */
+import { ConfigError, ModelFormatError } from '../errors.js';
+import type { ProgressCallback, CheckpointSource } from '../io/source.js';
+import { openTensorDirectory } from '../io/tensor-directory.js';
+import { parseConfig, type Qwen35Config } from '../model/config.js';
+import { planWeights } from '../model/weight-plan.js';
+import { ChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
+import { createCompletions, type Completions } from './completions.js';
+import { Generator, type GenerationChunk, type GenerationResult } from './generate.js';
+import { loadGpuWeights } from './gpu-weights.js';
+import { predictSessionMemory, type MemoryComparison } from './memory-report.js';
+import type { GenerateOptions } from './options.js';
+import { Session, type SessionOptions } from './session.js';
+import type { CacheSnapshot } from './state.js';
+import { TextTokenizer } from './tokenizer.js';
+
+export interface LoadModelOptions extends SessionOptions {
+  onProgress?: ProgressCallback;
+  signal?: AbortSignal;
+}
+
+export interface ChatOptions extends GenerateOptions, Pick<ChatTemplateOptions, 'enableThinking' | 'tools'> {}
+
+async function readJson(source: CheckpointSource, name: string): Promise<unknown> {
+  const text = await source.readText(name);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ModelFormatError(`${source.description}: ${name} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Reads config.json (+ generation_config.json for the EOS ids). */
+export async function readModelConfig(source: CheckpointSource): Promise<Qwen35Config> {
+  if (!(await source.has('config.json'))) throw new ConfigError(`${source.description}: config.json is missing`);
+  const generation = (await source.has('generation_config.json')) ? await readJson(source, 'generation_config.json') : undefined;
+  return parseConfig(await readJson(source, 'config.json'), generation);
+}
+
+export class Qwen35Model {
+  readonly generator: Generator;
+  private readonly template: ChatTemplate | undefined;
+  /**
+   * Streams the assistant's reply to a conversation; also the OpenAI-style facade
+   * `model.chat.completions.create({ messages, stream })`.
+   */
+  readonly chat: ((messages: ChatMessage[], options?: ChatOptions) => AsyncGenerator<GenerationChunk, GenerationResult>) & {
+    completions: Completions;
+  };
+
+  private constructor(
+    readonly source: CheckpointSource,
+    readonly config: Qwen35Config,
+    readonly tokenizer: TextTokenizer,
+    readonly session: Session,
+  ) {
+    this.generator = new Generator(session, tokenizer);
+    this.template = tokenizer.chatTemplate ? new ChatTemplate(tokenizer.chatTemplate) : undefined;
+    this.chat = Object.assign((messages: ChatMessage[], options?: ChatOptions) => this.chatStream(messages, options), {
+      completions: createCompletions(this),
+    });
+  }
+
+  /** Names the model in completion responses: the checkpoint it was loaded from. */
+  get modelId(): string {
+    return this.source.description;
+  }
+
+  /** Loads config, tokenizer and weights from a checkpoint source onto the GPU. */
+  static async load(source: CheckpointSource, options: LoadModelOptions = {}): Promise<Qwen35Model> {
+    const config = await readModelConfig(source);
+    const tokenizer = await TextTokenizer.load(source);
+    const dir = await openTensorDirectory(source);
+    const recipes = planWeights(config, dir);
+    const session = await Session.create(config, options, (ctx, plan) =>
+      loadGpuWeights(ctx, plan, recipes, dir, { onProgress: options.onProgress, signal: options.signal }),
+    );
+    return new Qwen35Model(source, config, tokenizer, session);
+  }
+
+  /** Streams the continuation of `prompt` (text or token ids) after the cached conversation. */
+  generate(prompt: string | readonly number[], options?: GenerateOptions): AsyncGenerator<GenerationChunk, GenerationResult> {
+    return this.generator.generate(prompt, options);
+  }
+
+  /** Runs generate() to the end and returns the whole result. */
+  async generateText(prompt: string | readonly number[], options?: GenerateOptions): Promise<GenerationResult> {
+    return drain(this.generate(prompt, options));
+  }
+
+  /** The prompt text the chat template makes of `messages` (with the generation prompt). */
+  renderChat(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
+    if (!this.template) throw new ModelFormatError(`${this.source.description}: the checkpoint has no chat template`);
+    return this.template.render(validateMessages(messages), options);
+  }
+
+  /**
+   * Streams the assistant's reply to a conversation. When the rendered conversation extends what
+   * the cache holds (the usual multi-turn case), only the new tokens are computed; otherwise the
+   * session starts over. (Use snapshot()/restore() to branch conversations explicitly.)
+   */
+  chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
+    const ids = this.tokenizer.encode(this.renderChat(messages, options));
+    const history = this.generator.history;
+    if (startsWith(ids, history) && history.length < ids.length) return this.generator.generate(ids.slice(history.length), options);
+    this.generator.reset();
+    return this.generator.generate(ids, options);
+  }
+
+  /** Copies the whole cache state (fixed-size DeltaNet state + the KV rows in use). */
+  snapshot(): CacheSnapshot {
+    return this.generator.snapshot();
+  }
+
+  /** Returns to a snapshot; it stays valid until released. */
+  restore(snapshot: CacheSnapshot): void {
+    this.generator.restore(snapshot);
+  }
+
+  releaseSnapshot(snapshot: CacheSnapshot): void {
+    this.session.releaseSnapshot(snapshot);
+  }
+
+  /** Forgets the conversation. */
+  reset(): void {
+    this.generator.reset();
+  }
+
+  /** GPU memory: what the allocator measures now vs what the predictor computed from the config. */
+  memory(): MemoryComparison {
+    return predictSessionMemory(this.session);
+  }
+
+  dispose(): void {
+    this.session.dispose();
+  }
+}
+
+function startsWith(ids: readonly number[], prefix: readonly number[]): boolean {
+  return prefix.length <= ids.length && prefix.every((id, i) => ids[i] === id);
+}
+
+export async function drain(stream: AsyncGenerator<GenerationChunk, GenerationResult>): Promise<GenerationResult> {
+  for (;;) {
+    const r = await stream.next();
+    if (r.done) return r.value;
+  }
+}

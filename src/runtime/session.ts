@@ -1,0 +1,273 @@
+/**
+ * A loaded model on one GPU device: weights, KV cache + DeltaNet state, the forward graphs and
+ * the primitives generation is built from — prefill (in chunks), decode (one command buffer per
+ * token, the sampled id fed back on the GPU, only 4 bytes read back), reset, snapshot/restore.
+ * Calls are serialised by a queue; a lost device or a GPU validation error fails the call
+ * with a clear error and leaves nothing allocated after dispose().
+ */
+import { AbortedError, ContextOverflowError, DeviceLostError, GpuValidationError, InvalidArgumentError } from '../errors.js';
+import type { MemoryReport } from '../gpu/allocator.js';
+import { acquireGpu, type GpuContext } from '../gpu/device.js';
+import { createKernelContext, readF32, writeBuffer, type KernelContext } from '../gpu/kernel.js';
+import type { KvFormat } from '../kernels/attention.js';
+import type { Qwen35Config } from '../model/config.js';
+import { planActivations, planKernelScratch, planState, uniformArenaBytes, type BufferSpec, type SessionShape } from './buffer-plan.js';
+import { buildForwardGraphs, type ForwardGraphs } from './forward.js';
+import { planGpuWeights, resolveWeightFormats, type WeightFormats, type WeightFormatSpec, type WeightPlan } from './gpu-weight-plan.js';
+import { destroyGpuWeights, type GpuWeights } from './gpu-weights.js';
+import type { Graph } from './graph.js';
+import type { SamplingOptions } from './options.js';
+import { BufferSet, CacheState, releaseSnapshot, type CacheSnapshot } from './state.js';
+
+export interface SessionOptions {
+  /** One format for every matrix or per class; default q4. */
+  weightFormat?: WeightFormatSpec;
+  /** Longest sequence the session holds (prompt + output); default min(4096, the model's maximum). */
+  maxContext?: number;
+  /** Tokens per prefill call; default 128. */
+  prefillChunk?: number;
+  /** KV cache element format; default f16. */
+  kvFormat?: KvFormat;
+  /** Reuse a device; by default the session acquires (and later destroys) its own. */
+  gpu?: GpuContext;
+  /** Cap on one weight buffer (tests force multi-part matrices with it). */
+  maxBindingBytes?: number;
+}
+
+export interface ResolvedSessionOptions extends SessionShape {
+  formats: WeightFormats;
+  maxBindingBytes: number;
+}
+
+export function resolveSessionOptions(config: Qwen35Config, options: SessionOptions, limits?: GPUSupportedLimits): ResolvedSessionOptions {
+  const maxContext = options.maxContext ?? Math.min(4096, config.maxPositionEmbeddings);
+  const prefillChunk = options.prefillChunk ?? 128;
+  if (!(Number.isSafeInteger(maxContext) && maxContext >= 1 && maxContext <= config.maxPositionEmbeddings)) {
+    throw new InvalidArgumentError(`maxContext must be an integer in [1, ${config.maxPositionEmbeddings}], got ${maxContext}`);
+  }
+  if (!(Number.isSafeInteger(prefillChunk) && prefillChunk >= 1 && prefillChunk <= 4096)) {
+    throw new InvalidArgumentError(`prefillChunk must be an integer in [1, 4096], got ${prefillChunk}`);
+  }
+  const kvFormat = options.kvFormat ?? 'f16';
+  if (kvFormat !== 'f16' && kvFormat !== 'f32') throw new InvalidArgumentError(`kvFormat must be "f16" or "f32", got ${String(kvFormat)}`);
+  const deviceMax = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : 2 ** 30;
+  return {
+    maxContext,
+    prefillChunk: Math.min(prefillChunk, maxContext),
+    kvFormat,
+    formats: resolveWeightFormats(options.weightFormat),
+    maxBindingBytes: Math.min(deviceMax, options.maxBindingBytes ?? Infinity),
+  };
+}
+
+/** Everything the session allocates besides the weights, in allocation order. */
+export function planSessionBuffers(config: Qwen35Config, shape: SessionShape): { state: BufferSpec[]; activations: BufferSpec[]; scratch: BufferSpec[] } {
+  return { state: planState(config, shape), activations: planActivations(config, shape), scratch: planKernelScratch(config, shape) };
+}
+
+export interface LoadedWeights {
+  plan: WeightPlan;
+  weights: GpuWeights;
+}
+
+export class Session {
+  /** Tokens whose K/V and DeltaNet state are in the cache, in order. */
+  readonly tokens: number[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private lostReason: string | undefined;
+  private validationError: string | undefined;
+  private readonly readbacks: GPUBuffer[];
+  private disposed = false;
+
+  private constructor(
+    readonly ctx: KernelContext,
+    readonly config: Qwen35Config,
+    readonly options: ResolvedSessionOptions,
+    readonly weightPlan: WeightPlan,
+    private readonly weights: GpuWeights,
+    private readonly activations: BufferSet,
+    private readonly cache: CacheState,
+    private readonly graphs: ForwardGraphs,
+    private readonly ownsDevice: boolean,
+  ) {
+    this.readbacks = [activations.buffers.readback0!, activations.buffers.readback1!];
+    void ctx.gpu.lost.then((info) => {
+      this.lostReason = info.message || info.reason || 'unknown reason';
+    });
+    ctx.device.addEventListener('uncapturederror', (ev) => {
+      this.validationError ??= (ev as GPUUncapturedErrorEvent).error.message;
+    });
+  }
+
+  /**
+   * Creates a session on a device: `loadWeights` fills the GPU weights (the loader decides where they
+   * come from); the rest is allocated from the buffer plan. Everything is released if any step fails.
+   */
+  static async create(
+    config: Qwen35Config,
+    options: SessionOptions,
+    loadWeights: (ctx: KernelContext, plan: WeightPlan) => Promise<GpuWeights>,
+  ): Promise<Session> {
+    const gpu = options.gpu ?? (await acquireGpu());
+    const ctx = createKernelContext(gpu, { uniformBytes: uniformArenaBytes(config) });
+    try {
+      const resolved = resolveSessionOptions(config, options, gpu.limits);
+      const plan = planGpuWeights(config, resolved.formats, resolved.maxBindingBytes);
+      const weights = await loadWeights(ctx, plan);
+      const buffers = planSessionBuffers(config, resolved);
+      const kvRowBytes = config.numKeyValueHeads * config.headDim * (resolved.kvFormat === 'f16' ? 2 : 4);
+      const cache = new CacheState(ctx, buffers.state, kvRowBytes);
+      const activations = new BufferSet(ctx, buffers.activations);
+      const graphs = await buildForwardGraphs(ctx, config, resolved, weights, activations.buffers, cache.buffers);
+      return new Session(ctx, config, resolved, plan, weights, activations, cache, graphs, !options.gpu);
+    } catch (e) {
+      ctx.allocator.dispose();
+      if (!options.gpu) gpu.destroy();
+      throw e;
+    }
+  }
+
+  /** Tokens in the cache. */
+  get position(): number {
+    return this.tokens.length;
+  }
+
+  /** Runs `task` after every earlier call has finished (calls never interleave). */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Throws if the device was lost, a GPU error was raised, or the session was disposed. */
+  checkHealthy(): void {
+    if (this.disposed) throw new InvalidArgumentError('this session has been disposed');
+    if (this.lostReason !== undefined) {
+      throw new DeviceLostError(`the GPU device was lost (${this.lostReason}); load the model again to continue`);
+    }
+    if (this.validationError !== undefined) throw new GpuValidationError(`a GPU command failed: ${this.validationError}`);
+  }
+
+  setSampling(options: SamplingOptions): void {
+    this.graphs.sampler.setOptions(options);
+  }
+
+  /**
+   * Runs the prompt in chunks at the current position (the last chunk with the LM head and the
+   * sampler, whose id goes to read-back slot 0, which is returned). At most two chunks are in
+   * flight, so a long prompt neither floods the queue nor ignores `signal` (checked between chunks;
+   * the cache then holds the chunks already run).
+   */
+  async prefill(ids: readonly number[], step: number, options: { signal?: AbortSignal; sequentialGdn?: boolean } = {}): Promise<number> {
+    this.checkHealthy();
+    if (ids.length === 0) throw new InvalidArgumentError('the prompt is empty: give at least one token');
+    if (this.position + ids.length > this.options.maxContext) {
+      throw new ContextOverflowError(
+        `the prompt (${ids.length} tokens) does not fit: ${this.position} tokens are cached and the context holds ` +
+          `${this.options.maxContext}; reset the session or load it with a larger maxContext`,
+      );
+    }
+    const chunk = this.options.prefillChunk;
+    const body = options.sequentialGdn ? this.graphs.prefillSequential : this.graphs.prefill;
+    const inFlight: Promise<unknown>[] = [];
+    for (let start = 0; start < ids.length; start += chunk) {
+      if (inFlight.length >= 2) await inFlight.shift();
+      if (options.signal?.aborted) throw new AbortedError('the prompt was cancelled during prefill');
+      this.checkHealthy();
+      const part = ids.slice(start, start + chunk);
+      const shape = { pos0: this.position, tokens: part.length };
+      writeBuffer(this.ctx, this.activations.buffers.ids!, Uint32Array.from(part));
+      writeBuffer(this.ctx, this.activations.buffers.history!, Uint32Array.from(part), shape.pos0 * 4);
+      const last = start + chunk >= ids.length;
+      this.submit(last ? [body, this.graphs.head] : [body], shape, step, last ? 0 : undefined);
+      this.tokens.push(...part);
+      inFlight.push(this.ctx.device.queue.onSubmittedWorkDone());
+    }
+    return 0;
+  }
+
+  /** Feeds the token sampled into `token` (at the current position) and samples the next into `slot`. */
+  submitDecode(fedToken: number, step: number, slot: number): void {
+    this.checkHealthy();
+    if (this.position >= this.options.maxContext) throw new ContextOverflowError(`the context (${this.options.maxContext} tokens) is full`);
+    this.submit([this.graphs.decode], { pos0: this.position, tokens: 1 }, step, slot);
+    this.tokens.push(fedToken);
+  }
+
+  private submit(graphs: Graph[], shape: { pos0: number; tokens: number }, step: number, slot: number | undefined): void {
+    for (const g of graphs) g.update(shape);
+    this.graphs.sampler.setStep(step, shape.pos0 + shape.tokens);
+    this.ctx.uniforms.flush();
+    const encoder = this.ctx.device.createCommandEncoder({ label: graphs[0]!.label });
+    for (const g of graphs) g.encode(encoder, shape);
+    if (slot !== undefined) encoder.copyBufferToBuffer(this.activations.buffers.token!, 0, this.readbacks[slot]!, 0, 4);
+    this.ctx.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Waits for the id sampled into `slot`. */
+  async readToken(slot: number): Promise<number> {
+    const buffer = this.readbacks[slot]!;
+    try {
+      await buffer.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.checkHealthy();
+      throw new DeviceLostError(`reading the sampled token failed: ${(e as Error).message}`, { cause: e });
+    }
+    const id = new Uint32Array(buffer.getMappedRange())[0]!;
+    buffer.unmap();
+    this.checkHealthy();
+    return id;
+  }
+
+  /** The logits of the last forward call (tests and scoring; a full read-back of the vocabulary). */
+  readLogits(): Promise<Float32Array> {
+    return readF32(this.ctx, this.activations.buffers.logits!, this.config.vocabSize);
+  }
+
+  /** Forgets the cached tokens (DeltaNet state zeroed; KV rows are overwritten as needed). */
+  reset(): void {
+    this.checkHealthy();
+    const encoder = this.ctx.device.createCommandEncoder({ label: 'reset' });
+    this.cache.clear(encoder);
+    this.ctx.device.queue.submit([encoder.finish()]);
+    this.tokens.length = 0;
+  }
+
+  /** Copies the whole cache state; restore() returns to it. Release with releaseSnapshot(). */
+  snapshot(): CacheSnapshot {
+    this.checkHealthy();
+    return this.cache.snapshot(this.ctx, this.position, this.tokens);
+  }
+
+  restore(snap: CacheSnapshot): void {
+    this.checkHealthy();
+    this.cache.restore(this.ctx, snap);
+    this.tokens.splice(0, this.tokens.length, ...snap.tokens);
+  }
+
+  releaseSnapshot(snap: CacheSnapshot): void {
+    releaseSnapshot(this.ctx, snap);
+  }
+
+  /** Live GPU bytes per category, as the allocator counts them. */
+  memory(): MemoryReport {
+    return this.ctx.allocator.report();
+  }
+
+  /** Graphs, for benchmarks and profiling. */
+  get forward(): ForwardGraphs {
+    return this.graphs;
+  }
+
+  /** Frees every GPU buffer (and the device if the session created it). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.graphs.destroy();
+    destroyGpuWeights(this.ctx, this.weights);
+    this.activations.destroy();
+    this.cache.destroy();
+    this.ctx.allocator.dispose();
+    if (this.ownsDevice) this.ctx.gpu.destroy();
+  }
+}
