@@ -57,7 +57,7 @@ export class HubFaults {
     this.#rules.push({ ...m, kind: 'status', value: status, times: m.times ?? 1 });
   }
 
-  /** Closes the connection after `bytes` bytes of the body. Default once. */
+  /** Closes the connection after `bytes` bytes of a body longer than that. Default once. */
   cutAfter(bytes: number, m: FaultMatch = {}): void {
     this.#rules.push({ ...m, kind: 'cut', value: bytes, times: m.times ?? 1 });
   }
@@ -76,12 +76,13 @@ export class HubFaults {
     this.#rules = [];
   }
 
-  /** Consumes one use of the first rule of this kind that matches the request. */
-  take(kind: FaultKind, method: string, path: string): number | undefined {
+  /** Consumes one use of the first rule of this kind that matches the request (and `applies` to it). */
+  take(kind: FaultKind, method: string, path: string, applies: (value: number) => boolean = () => true): number | undefined {
     const rule = this.#rules.find(
       (r) =>
         r.kind === kind &&
         r.times > 0 &&
+        applies(r.value) &&
         (r.method === undefined || r.method === method) &&
         (r.path === undefined || (typeof r.path === 'string' ? path.includes(r.path) : r.path.test(path))),
     );
@@ -178,7 +179,8 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, file: string
   if (range) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
   res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': end - start + 1 });
   if (method === 'HEAD' || size === 0) return void res.end();
-  await sendBody(res, file, start, end, faults.take('cut', method, path), faults.take('slow', method, path));
+  const cut = faults.take('cut', method, path, (bytes) => bytes < end - start + 1);
+  await sendBody(res, file, start, end, cut, faults.take('slow', method, path));
 }
 
 async function listTree(dir: string, sub: string, recursive: boolean): Promise<object[]> {

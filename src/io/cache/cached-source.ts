@@ -1,0 +1,161 @@
+/**
+ * A remote checkpoint read through a local cache. The first `open` of a file streams it into
+ * the store (never whole in memory), reporting progress; range reads are then served from the
+ * cached copy, also offline. An interrupted download resumes from the bytes kept, with a Range
+ * request validated by the ETag (If-Range); if the file changed on the server, the partial is
+ * dropped and the download restarts from zero. A finished file must have exactly the size the
+ * server announced, otherwise the copy is deleted and the failure reported.
+ */
+import { formatBytes, ProgressTracker } from '../progress.js';
+import type { ByteSource, CheckpointSource, ProgressCallback } from '../source.js';
+import { readWholeText, RemoteError, type RemoteCheckpointSource, type RemoteFile } from '../sources/remote.js';
+import { cacheFileSegments, isQuotaError, type CacheManifest, type CacheStore, type CachedFileEntry } from './store.js';
+
+export interface CachedSourceOptions {
+  onProgress?: ProgressCallback;
+  /** Cancels downloads; what was written stays and resumes next time. */
+  signal?: AbortSignal;
+}
+
+export class CachedCheckpointSource implements CheckpointSource {
+  readonly description: string;
+  readonly list?: () => Promise<string[]>;
+  readonly #remote: RemoteCheckpointSource;
+  readonly #store: CacheStore;
+  readonly #model: string;
+  readonly #opts: CachedSourceOptions;
+  readonly #tracker: ProgressTracker;
+  readonly #opening = new Map<string, Promise<ByteSource>>();
+  #manifestQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(remote: RemoteCheckpointSource, store: CacheStore, opts: CachedSourceOptions = {}) {
+    this.#remote = remote;
+    this.#store = store;
+    this.#model = remote.cacheId;
+    this.#opts = opts;
+    this.#tracker = new ProgressTracker({ phase: 'download', ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    this.description = `${remote.description} (cached in ${store.description})`;
+    const list = remote.list?.bind(remote);
+    if (list) this.list = list;
+  }
+
+  /** The id of this model in the cache (`qwen35 cache rm <id>`). */
+  get cacheId(): string {
+    return this.#model;
+  }
+
+  async has(name: string): Promise<boolean> {
+    const entry = (await this.#store.readManifest(this.#model))?.files[name];
+    return entry?.complete === true || this.#remote.has(name);
+  }
+
+  open(name: string): Promise<ByteSource> {
+    let pending = this.#opening.get(name);
+    if (!pending) {
+      pending = this.#open(name).finally(() => this.#opening.delete(name));
+      this.#opening.set(name, pending);
+    }
+    return pending;
+  }
+
+  async readText(name: string): Promise<string> {
+    return readWholeText(await this.open(name), this.#opts.signal);
+  }
+
+  async #open(name: string): Promise<ByteSource> {
+    cacheFileSegments(name);
+    const entry = (await this.#store.readManifest(this.#model))?.files[name];
+    if (entry?.complete) {
+      const cached = await this.#store.openReader(this.#model, name).catch(() => undefined);
+      if (cached && (await cached.size()) === entry.size) {
+        this.#tracker.addFile(name, entry.size, entry.size);
+        return cached;
+      }
+    }
+    return this.#download(name, entry, true);
+  }
+
+  /** Read-modify-write of the manifest, one at a time. */
+  #setEntry(name: string, entry: CachedFileEntry | undefined): Promise<void> {
+    const run = this.#manifestQueue.then(async () => {
+      const m: CacheManifest = (await this.#store.readManifest(this.#model)) ?? { version: 1, source: '', files: {} };
+      m.source = this.#remote.description;
+      if (entry) m.files[name] = entry;
+      else delete m.files[name];
+      await this.#store.writeManifest(this.#model, m);
+    });
+    this.#manifestQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #download(name: string, previous: CachedFileEntry | undefined, mayRestart: boolean): Promise<ByteSource> {
+    const remote = await this.#remote.openRemote(name);
+    const size = await remote.size();
+    const etag = remote.etag;
+    const resumable = previous && !previous.complete && etag !== undefined && previous.etag === etag && previous.size === size;
+    const from = resumable ? Math.min(await this.#store.storedBytes(this.#model, name), size) : 0;
+    await this.#setEntry(name, { size, ...(etag ? { etag } : {}), complete: false });
+    this.#tracker.addFile(name, size, from);
+    try {
+      await this.#transfer(remote, from);
+    } catch (e) {
+      if (mayRestart && e instanceof RemoteError && e.reason === 'changed') {
+        await this.#store.deleteFile(this.#model, name);
+        this.#tracker.update(name, 0);
+        return this.#download(name, undefined, false);
+      }
+      throw await this.#failure(e, name, size);
+    }
+    const stored = await this.#store.storedBytes(this.#model, name);
+    if (stored !== size) {
+      await this.#store.deleteFile(this.#model, name);
+      await this.#setEntry(name, undefined);
+      throw new RemoteError(
+        `${name}: the cached copy has ${stored} bytes but ${remote.url} announced ${size}; the copy was deleted, load the model again`,
+        'integrity',
+        remote.url,
+      );
+    }
+    await this.#setEntry(name, { size, ...(etag ? { etag } : {}), complete: true });
+    this.#tracker.update(name, size);
+    this.#tracker.flush();
+    return this.#store.openReader(this.#model, name);
+  }
+
+  /** Streams the rest of the file into the store; the writer is closed (partial kept) whatever happens. */
+  async #transfer(remote: RemoteFile, from: number): Promise<void> {
+    const writer = await this.#store.openWriter(this.#model, remote.name, from);
+    let done = from;
+    let failed = false;
+    try {
+      for await (const chunk of remote.stream(from, this.#opts.signal)) {
+        await writer.write(chunk);
+        done += chunk.byteLength;
+        this.#tracker.update(remote.name, done);
+      }
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      this.#tracker.flush();
+      await writer.close().catch((e: unknown) => {
+        if (!failed) throw e;
+      });
+    }
+  }
+
+  /** Quota errors get the numbers and how to free space; everything else passes through. */
+  async #failure(e: unknown, name: string, size: number): Promise<unknown> {
+    if (!isQuotaError(e)) return e;
+    const kept = await this.#store.storedBytes(this.#model, name).catch(() => 0);
+    return new RemoteError(
+      `${name}: out of storage space in the cache (${this.#store.description}) after ${formatBytes(kept)} of ` +
+        `${formatBytes(size)}; ${formatBytes(size - kept)} more are needed for this file. ` +
+        `The partial download is kept and resumes later. ${this.#store.freeSpaceHint}`,
+      'quota',
+      undefined,
+      undefined,
+      { cause: e },
+    );
+  }
+}
