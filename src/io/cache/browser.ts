@@ -4,7 +4,7 @@
  * `ChunkedCacheStore`. The minimal handle/cache shapes used are declared here so tests can
  * run the same code against small fakes in Node.
  */
-import { ChunkedCacheStore, type BlobBackend, type BlobSink } from './chunked.js';
+import { CHUNK_BYTES, ChunkedCacheStore, type BlobBackend, type BlobSink } from './chunked.js';
 
 const ROOT = 'qwen35-webgpu';
 const HINT =
@@ -72,7 +72,8 @@ export class OpfsBackend implements BlobBackend {
 
   async deleteTree(prefix: string[]): Promise<boolean> {
     const parent = await this.#dir(prefix.slice(0, -1), false);
-    const existed = parent !== undefined && (await orUndefined(parent.removeEntry(prefix[prefix.length - 1]!, { recursive: true }))) !== undefined;
+    const removed = parent?.removeEntry(prefix[prefix.length - 1]!, { recursive: true }).then(() => true);
+    const existed = (removed && (await orUndefined(removed))) ?? false;
     // Remove parents left empty ("<owner>/<name>" after its last revision).
     for (let depth = prefix.length - 1; depth > 0; depth--) {
       const dir = await this.#dir(prefix.slice(0, depth), false);
@@ -160,8 +161,10 @@ export class CacheApiBackend implements BlobBackend {
   }
 }
 
-export const opfsCacheStore = (root: OpfsDirectory): ChunkedCacheStore => new ChunkedCacheStore(new OpfsBackend(root), HINT);
-export const cacheApiCacheStore = (cache: CacheLike): ChunkedCacheStore => new ChunkedCacheStore(new CacheApiBackend(cache), HINT);
+export const opfsCacheStore = (root: OpfsDirectory, chunkBytes = CHUNK_BYTES): ChunkedCacheStore =>
+  new ChunkedCacheStore(new OpfsBackend(root), HINT, chunkBytes);
+export const cacheApiCacheStore = (cache: CacheLike, chunkBytes = CHUNK_BYTES): ChunkedCacheStore =>
+  new ChunkedCacheStore(new CacheApiBackend(cache), HINT, chunkBytes);
 
 /** OPFS if the page can write it, else the Cache API, else undefined. Asks for persistent storage. */
 export async function openBrowserCacheStore(): Promise<ChunkedCacheStore | undefined> {

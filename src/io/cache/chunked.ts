@@ -34,6 +34,7 @@ class ChunkedByteSource implements ByteSource {
   constructor(
     readonly name: string,
     private readonly chunks: Blob[],
+    private readonly chunkBytes: number,
     private readonly bytes: number,
   ) {}
 
@@ -52,8 +53,8 @@ class ChunkedByteSource implements ByteSource {
     const out = new Uint8Array(length);
     for (let at = 0; at < length; ) {
       const pos = offset + at;
-      const chunk = this.chunks[Math.floor(pos / CHUNK_BYTES)]!;
-      const start = pos % CHUNK_BYTES;
+      const chunk = this.chunks[Math.floor(pos / this.chunkBytes)]!;
+      const start = pos % this.chunkBytes;
       const end = Math.min(chunk.size, start + length - at);
       out.set(new Uint8Array(await chunk.slice(start, end).arrayBuffer()), at);
       at += end - start;
@@ -68,6 +69,7 @@ export class ChunkedCacheStore implements CacheStore {
   constructor(
     private readonly backend: BlobBackend,
     readonly freeSpaceHint: string,
+    private readonly chunkBytes = CHUNK_BYTES,
   ) {
     this.description = backend.description;
   }
@@ -85,7 +87,7 @@ export class ChunkedCacheStore implements CacheStore {
       const blob = await this.backend.get(this.#chunkPath(model, file, out.length));
       if (!blob) return out;
       out.push(blob);
-      if (blob.size < CHUNK_BYTES) return out;
+      if (blob.size < this.chunkBytes) return out;
     }
   }
 
@@ -108,17 +110,17 @@ export class ChunkedCacheStore implements CacheStore {
     const kept = await this.#chunks(model, file);
     const stored = kept.reduce((a, b) => a + b.size, 0);
     if (offset > stored) throw new InvalidArgumentError(`${file}: cannot append at ${offset}, only ${stored} bytes are cached`);
-    let index = Math.floor(offset / CHUNK_BYTES);
+    let index = Math.floor(offset / this.chunkBytes);
     // Drop chunks past the resume point (an older, longer version included).
     for (let i = index + 1; ; i++) {
       const path = this.#chunkPath(model, file, i);
       if (!(await this.backend.get(path))) break;
       await this.backend.delete(path);
     }
-    let head = kept[index]?.slice(0, offset % CHUNK_BYTES);
+    let head = kept[index]?.slice(0, offset % this.chunkBytes);
     let sink: BlobSink | undefined;
     let filled = 0;
-    const backend = this.backend;
+    const { backend, chunkBytes } = this;
     const start = async (): Promise<BlobSink> => {
       const s = await backend.create(this.#chunkPath(model, file, index));
       if (head && head.size > 0) {
@@ -129,16 +131,16 @@ export class ChunkedCacheStore implements CacheStore {
       head = undefined;
       return s;
     };
-    if (offset % CHUNK_BYTES === 0) await this.backend.delete(this.#chunkPath(model, file, index));
+    if (offset % this.chunkBytes === 0) await this.backend.delete(this.#chunkPath(model, file, index));
     return {
       async write(bytes) {
         for (let at = 0; at < bytes.byteLength; ) {
           sink ??= await start();
-          const n = Math.min(CHUNK_BYTES - filled, bytes.byteLength - at);
+          const n = Math.min(chunkBytes - filled, bytes.byteLength - at);
           await sink.write(bytes.subarray(at, at + n));
           at += n;
           filled += n;
-          if (filled === CHUNK_BYTES) {
+          if (filled === chunkBytes) {
             await sink.close();
             sink = undefined;
             filled = 0;
@@ -156,7 +158,7 @@ export class ChunkedCacheStore implements CacheStore {
 
   async openReader(model: string, file: string): Promise<ByteSource> {
     const chunks = await this.#chunks(model, file);
-    return new ChunkedByteSource(file, chunks, chunks.reduce((a, b) => a + b.size, 0));
+    return new ChunkedByteSource(file, chunks, this.chunkBytes, chunks.reduce((a, b) => a + b.size, 0));
   }
 
   async deleteFile(model: string, file: string): Promise<void> {
