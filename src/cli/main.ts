@@ -10,6 +10,7 @@ export interface Command {
 /** Subcommands, loaded on demand so that `qwen35 mem` does not load the GPU runtime. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   info: async () => (await import('./info.js')).command,
+  'make-tiny': async () => (await import('./make-tiny.js')).command,
 };
 
 function usage(): string {

@@ -6,7 +6,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../errors.js';
-import { goldenRoot, localFolder } from '../model/test-helpers.js';
+import { goldenRoot } from '../model/test-helpers.js';
+import { FsCheckpointSource } from './sources/fs.js';
 import { f32ToBf16Bytes } from './bf16.js';
 import { MemoryCheckpointSource, MemorySink } from './memory-checkpoint.js';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, type Dtype } from './safetensors.js';
@@ -204,7 +205,7 @@ describe('golden checkpoints', () => {
   const golden = goldenRoot();
   it.skipIf(!golden)('open and read (BF16 weights, F32 A_log and linear_attn.norm)', async () => {
     for (const [model, count] of [['tiny-dense', 108], ['tiny-moe', 141]] as const) {
-      const dir = await openTensorDirectory(localFolder(join(golden!, 'models', model)));
+      const dir = await openTensorDirectory(new FsCheckpointSource(join(golden!, 'models', model)));
       expect(dir.tensors.size, model).toBe(count);
       const dtypes = new Map<string, Set<Dtype>>();
       for (const [name, { info }] of dir.tensors) {

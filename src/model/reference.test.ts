@@ -19,7 +19,8 @@ import { MemoryCheckpointSource, MemorySink } from '../io/memory-checkpoint.js';
 import { Random } from './random.js';
 import { loadReferenceModel, ReferenceModel } from './reference.js';
 import { writeSyntheticCheckpoint } from './synthetic.js';
-import { goldenRoot, localFolder } from './test-helpers.js';
+import { FsCheckpointSource } from '../io/sources/fs.js';
+import { goldenRoot } from './test-helpers.js';
 import { TINY_CONFIGS, type TinyKind } from './tiny.js';
 
 interface GoldenCase {
@@ -47,7 +48,7 @@ describe('golden logits', () => {
   const manifest = JSON.parse(readFileSync(join(golden, 'manifest.json'), 'utf8')) as { cases: GoldenCase[] };
   const models = new Map<string, Promise<ReferenceModel>>();
   const model = (name: string) => {
-    if (!models.has(name)) models.set(name, loadReferenceModel(localFolder(join(golden, 'models', name))));
+    if (!models.has(name)) models.set(name, loadReferenceModel(new FsCheckpointSource(join(golden, 'models', name))));
     return models.get(name)!;
   };
 

@@ -104,29 +104,43 @@ const SQRT6 = Math.sqrt(6);
 const LOG_DT_MIN = Math.log(1e-3);
 const LOG_DT_MAX = Math.log(1e-1);
 
+/** Fills `out[0..n)` with mulberry32 draws (as uint32) continuing from `state`; returns the new state. */
+function randomU32(out: Uint32Array, n: number, state: number): number {
+  let s = state | 0;
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) | 0;
+    let z = Math.imul(s ^ (s >>> 15), s | 1);
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
+    out[i] = z ^ (z >>> 14);
+  }
+  return s;
+}
+
 /** The tensor's bytes, in chunks of at most `chunkValues` values. Deterministic for (seed, name). */
 export function* tensorChunks(t: SyntheticTensor, seed: number, chunkValues = 1 << 22): Generator<Uint8Array> {
   const total = t.shape.reduce((a, b) => a * b, 1);
   let state = tensorSeed(seed, t.name);
-  const scratch = new Float32Array(Math.min(chunkValues, Math.max(total, 1)));
-  for (let start = 0; start < total; start += scratch.length) {
-    const n = Math.min(scratch.length, total - start);
-    for (let i = 0; i < n; i++) {
-      // mulberry32 step
-      let z = (state = (state + 0x6d2b79f5) >>> 0);
-      z = Math.imul(z ^ (z >>> 15), z | 1);
-      z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-      z = (z ^ (z >>> 14)) >>> 0;
-      const u = z / 4294967296;
-      const init = t.init;
-      if (init.kind === 'normal') scratch[i] = init.mean + init.std * (((z & 0xffff) + (z >>> 16)) / 65536 - 1) * SQRT6;
-      else if (init.kind === 'aLog') scratch[i] = Math.log(1 + 15 * u);
-      else {
-        const dt = Math.exp(LOG_DT_MIN + u * (LOG_DT_MAX - LOG_DT_MIN));
-        scratch[i] = dt + Math.log(-Math.expm1(-dt));
+  const size = Math.min(chunkValues, Math.max(total, 1));
+  const draws = new Uint32Array(size);
+  const values = new Float32Array(size);
+  const init = t.init;
+  for (let start = 0; start < total; start += size) {
+    const n = Math.min(size, total - start);
+    state = randomU32(draws, n, state);
+    if (init.kind === 'normal') {
+      // Triangular variate from the two 16-bit halves of one draw: mean 0, variance 1.
+      const a = init.std * SQRT6;
+      const b = init.mean - a;
+      for (let i = 0; i < n; i++) values[i] = b + a * (((draws[i]! & 0xffff) + (draws[i]! >>> 16)) / 65536);
+    } else if (init.kind === 'aLog') {
+      for (let i = 0; i < n; i++) values[i] = Math.log(1 + (15 * draws[i]!) / 4294967296);
+    } else {
+      for (let i = 0; i < n; i++) {
+        const dt = Math.exp(LOG_DT_MIN + (draws[i]! / 4294967296) * (LOG_DT_MAX - LOG_DT_MIN));
+        values[i] = dt + Math.log(-Math.expm1(-dt));
       }
     }
-    yield t.dtype === 'F32' ? new Uint8Array(scratch.buffer.slice(0, n * 4)) : bf16Chunk(scratch, n);
+    yield t.dtype === 'F32' ? new Uint8Array(values.buffer.slice(0, n * 4)) : bf16Chunk(values, n);
   }
 }
 

@@ -4,7 +4,7 @@
  * `ensureDefaultModel()` creates models/tiny-dense on first use.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Qwen35Config } from './config.js';
@@ -119,8 +119,8 @@ const isComplete = (dir: string): boolean => existsSync(join(dir, 'config.json')
 export async function generateCheckpoint(config: Qwen35Config, dir: string, opts: GenerateOptions = {}): Promise<boolean> {
   if (isComplete(dir) && !opts.force) return false;
   await mkdir(dirname(dir), { recursive: true });
-  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
-  await mkdir(tmp);
+  const tmp = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tmp-`));
+  await chmod(tmp, 0o755); // mkdtemp creates it private; the checkpoint is an ordinary folder
   const sink = folderSink(tmp);
   try {
     await writeSyntheticCheckpoint(config, { seed: opts.seed ?? 0, maxShardBytes: opts.maxShardBytes ?? TINY_SHARD_BYTES }, (f, c) => sink.write(f, c));
