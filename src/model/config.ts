@@ -67,7 +67,6 @@ export const CONFIG_LIMITS = {
   intermediate: { min: 1, max: 2 ** 20 },
   experts: { min: 1, max: 4096 },
   positions: { min: 1, max: 2 ** 24 },
-  tokenId: { min: 0, max: 2 ** 24 - 1 },
 } as const;
 
 /** model_type → the architectures (config.json `architectures`) accepted with it. */

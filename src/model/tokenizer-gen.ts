@@ -72,9 +72,11 @@ export function learnMerges(count: number, text = SAMPLE): [string, string][] {
   const merges: [string, string][] = [];
   while (merges.length < count) {
     const pairs = new Map<string, number>();
-    for (const w of words) for (let i = 0; i + 1 < w.symbols.length; i++) {
-      const key = `${w.symbols[i]}\u0000${w.symbols[i + 1]}`;
-      pairs.set(key, (pairs.get(key) ?? 0) + w.n);
+    for (const w of words) {
+      for (let i = 0; i + 1 < w.symbols.length; i++) {
+        const key = `${w.symbols[i]}\u0000${w.symbols[i + 1]}`;
+        pairs.set(key, (pairs.get(key) ?? 0) + w.n);
+      }
     }
     let best: string | undefined;
     for (const [key, n] of pairs) {
@@ -87,8 +89,9 @@ export function learnMerges(count: number, text = SAMPLE): [string, string][] {
     for (const w of words) {
       const out: string[] = [];
       for (let i = 0; i < w.symbols.length; i++) {
-        if (i + 1 < w.symbols.length && w.symbols[i] === a && w.symbols[i + 1] === b) out.push(a + b), i++;
-        else out.push(w.symbols[i]!);
+        const merge = i + 1 < w.symbols.length && w.symbols[i] === a && w.symbols[i + 1] === b;
+        out.push(merge ? a + b : w.symbols[i]!);
+        if (merge) i++;
       }
       w.symbols = out;
     }

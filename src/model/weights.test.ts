@@ -18,12 +18,7 @@ import { TINY_CONFIGS, type TinyKind } from './tiny.js';
 import { planWeights } from './weight-plan.js';
 import { directoryReader, loadAllWeights, weightEntries, type TensorRecipe } from './weights.js';
 
-const joinChunks = (chunks: Iterable<Uint8Array>): Uint8Array => {
-  const list = [...chunks];
-  const out = new Uint8Array(list.reduce((a, c) => a + c.length, 0));
-  list.reduce((pos, c) => (out.set(c, pos), pos + c.length), 0);
-  return out;
-};
+const joinChunks = (chunks: Iterable<Uint8Array>): Uint8Array => new Uint8Array(Buffer.concat([...chunks]));
 
 const f32Bytes = (v: Float32Array): Uint8Array => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
