@@ -74,6 +74,19 @@ describe('safetensors file', () => {
     expect((await read('a.f32'))[14]).toBe(4);
   });
 
+  it('toFloat32 converts every dtype by value', () => {
+    const conv = (bytes: ArrayBufferView, dtype: Dtype, n: number) => Array.from(toFloat32(bytesOf(bytes), dtype, [n]));
+    expect(conv(Float64Array.from([1.5, -2.25]), 'F64', 2)).toEqual([1.5, -2.25]);
+    expect(conv(BigInt64Array.from([-3n, 2n ** 40n]), 'I64', 2)).toEqual([-3, 2 ** 40]);
+    expect(conv(Int16Array.from([-300, 7]), 'I16', 2)).toEqual([-300, 7]);
+    expect(conv(Int8Array.from([-128, 5]), 'I8', 2)).toEqual([-128, 5]);
+    expect(conv(Uint16Array.from([0x3c00, 0xc500]), 'F16', 2)).toEqual([1, -5]);
+    expect(conv(Uint8Array.from([0x3c, 0xc5, 0x7c]), 'F8_E5M2', 3)).toEqual([1, -5, Infinity]); // top byte of an f16
+    expect(conv(Uint8Array.from([0x38, 0xfe]), 'F8_E4M3', 2)).toEqual([1, -448]);
+    expect(conv(Uint8Array.from([0, 1, 2]), 'BOOL', 3)).toEqual([0, 1, 1]);
+    expect(() => toFloat32(new Uint8Array(3), 'F32', [1])).toThrow(ModelFormatError);
+  });
+
   it('toFloat32 handles misaligned byte views', () => {
     const buf = new Uint8Array(1 + 8);
     buf.set(bytesOf(Float32Array.from([1.5, -7])), 1);

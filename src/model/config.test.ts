@@ -176,6 +176,14 @@ describe('presets', () => {
     }
   });
 
+  it('a text-only (qwen3_5_text) config round-trips too', () => {
+    const text = { ...PRESETS['0.8B']!, modelType: 'qwen3_5_text' as const };
+    const hf = toHfConfig(text);
+    expect(hf.model_type).toBe('qwen3_5_text');
+    expect(hf.text_config).toBeUndefined();
+    expect(parseConfig(hf, toGenerationConfig(text))).toEqual(text);
+  });
+
   it('match §7 and the sizes in their names (text decoder within 10% of the nominal count)', () => {
     // Nominal sizes include the vision tower (≈0.1–0.5B) and MTP; the text decoder is the bulk.
     const nominal: Record<string, [number, number?]> = {
