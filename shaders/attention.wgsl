@@ -98,7 +98,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     row_max[lid] = MASKED;
     row_sum[lid] = 0.0;
   }
-  var acc: array<vec2f, ROWS * PAIRS>;
+  var acc = array<vec2f, ROWS * PAIRS>();
   workgroupBarrier();
 
   for (var p0 = start; p0 < end; p0 += TILE) {

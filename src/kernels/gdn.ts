@@ -4,18 +4,20 @@
  * step. The chunked prefill form lives in gdn-chunked.ts; the gated output norm in rmsnorm.ts.
  */
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
-import { requireBufferBytes, requirePositiveInts, requireThat, requireTokens } from './checks.js';
+import { requireBufferBytes, requireThat, requireTokens } from './checks.js';
+import {
+  checkGdnDims,
+  gdnActivationBytes,
+  gdnChannels,
+  gdnProjWidth,
+  type BoundTokens,
+  type GdnDimsShape,
+  type GdnStepBuffers,
+} from './gdn-shapes.js';
 
+export * from './gdn-shapes.js';
+export { createGdnChunked, gdnChunkedScratchBytes, type GdnChunkedShape } from './gdn-chunked.js';
 export { createGatedRmsNorm } from './rmsnorm.js';
-
-export interface GdnDimsShape {
-  keyHeads: number;
-  valueHeads: number;
-  /** Multiples of 4, at most 128 for the chunked kernel. */
-  keyDim: number;
-  valueDim: number;
-  maxTokens: number;
-}
 
 export interface GdnPrepShape extends GdnDimsShape {
   convKernel: number;
@@ -39,49 +41,6 @@ export interface GdnPrepBuffers {
   v: BufferArg;
   beta: BufferArg;
   g: BufferArg;
-}
-
-export interface GdnStepBuffers {
-  q: BufferArg;
-  k: BufferArg;
-  v: BufferArg;
-  beta: BufferArg;
-  g: BufferArg;
-  /** [Hv, dk, dv] f32, read and updated in place. */
-  state: BufferArg;
-  /** [T, Hv, dv]. */
-  out: BufferArg;
-}
-
-export interface BoundTokens {
-  dispatches: Dispatch[];
-  /** Sets the call's token count (≤ maxTokens). Submit before the next call (uniforms are per binding). */
-  setTokens(tokens: number): void;
-}
-
-/** Channels of the conv (q, k and v of all heads). */
-export const gdnChannels = (s: Pick<GdnDimsShape, 'keyHeads' | 'keyDim' | 'valueHeads' | 'valueDim'>): number =>
-  2 * s.keyHeads * s.keyDim + s.valueHeads * s.valueDim;
-
-/** Elements per token of the fused GDN projection. */
-export const gdnProjWidth = (s: Pick<GdnDimsShape, 'keyHeads' | 'keyDim' | 'valueHeads' | 'valueDim'>): number =>
-  gdnChannels(s) + s.valueHeads * s.valueDim + 2 * s.valueHeads;
-
-/** Byte sizes of the per-call GDN activations at maxTokens (for the bind checks and the memory predictor). */
-export function gdnActivationBytes(s: GdnDimsShape): Record<'qk' | 'v' | 'gate' | 'state', number> {
-  return {
-    qk: s.maxTokens * s.keyHeads * s.keyDim * 4,
-    v: s.maxTokens * s.valueHeads * s.valueDim * 4,
-    gate: s.maxTokens * s.valueHeads * 4,
-    state: s.valueHeads * s.keyDim * s.valueDim * 4,
-  };
-}
-
-export function checkGdnDims(name: string, s: GdnDimsShape): void {
-  const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = s;
-  requirePositiveInts(name, { keyHeads, valueHeads, keyDim, valueDim, maxTokens });
-  requireThat(name, valueHeads % keyHeads === 0, `valueHeads (${valueHeads}) must be a multiple of keyHeads (${keyHeads})`);
-  requireThat(name, keyDim % 4 === 0 && valueDim % 4 === 0, `head dims must be multiples of 4, got dk=${keyDim} dv=${valueDim}`);
 }
 
 const PREP_LAYOUT = [

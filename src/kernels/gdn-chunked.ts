@@ -1,0 +1,122 @@
+/**
+ * Chunked (WY/UT) gated delta rule for prefill (architecture §4.3; ops.ts gdnChunked is the
+ * reference): three dispatches per call, the state carried across chunks and calls.
+ *   intra  (chunks × Hv):      γ, P = (QKᵀ)⊙D, T = (I + A)⁻¹, U = T·βV, W = T·βe^γK
+ *   scan   (DV/BV × Hv):       chunk by chunk, V' = U − W S and the state update
+ *   output (chunks × Hv):      O = e^γ Q S_chunk + P V'
+ * Same bind signature as the recurrent kernel (gdn.ts); the scratch is allocated by the builder.
+ */
+import { bindBuffers, type Dispatch, type KernelContext } from '../gpu/kernel.js';
+import { requireBufferBytes, requireThat, requireTokens } from './checks.js';
+import { checkGdnDims, gdnActivationBytes, type BoundTokens, type GdnDimsShape, type GdnStepBuffers } from './gdn-shapes.js';
+
+export interface GdnChunkedShape extends GdnDimsShape {
+  /** Tokens per chunk (default 64, §4.3). */
+  chunk?: number;
+}
+
+const LAYOUT = [
+  ['tokens', 'u32'],
+  ['keyHeads', 'u32'],
+  ['valueHeads', 'u32'],
+  ['offU', 'u32'],
+  ['offW', 'u32'],
+  ['offGamma', 'u32'],
+  ['offP', 'u32'],
+  ['offSc', 'u32'],
+] as const;
+
+/** Element offsets of the scratch regions (see shaders/gdn_chunked_common.wgsl) and the total bytes. */
+function scratchLayout(s: GdnChunkedShape) {
+  const L = s.chunk ?? 64;
+  const chunks = Math.ceil(s.maxTokens / L);
+  const offU = 0;
+  const offW = offU + s.maxTokens * s.valueHeads * s.valueDim;
+  const offGamma = offW + s.maxTokens * s.valueHeads * s.keyDim;
+  const offP = offGamma + s.maxTokens * s.valueHeads;
+  const offSc = offP + chunks * s.valueHeads * ((L * (L + 1)) / 2);
+  const end = offSc + chunks * s.valueHeads * s.keyDim * s.valueDim;
+  return { offU, offW, offGamma, offP, offSc, bytes: end * 4 };
+}
+
+/** Bytes of the scratch one chunked builder allocates (category 'activations'). */
+export function gdnChunkedScratchBytes(shape: GdnChunkedShape): number {
+  return scratchLayout(shape).bytes;
+}
+
+/** Largest of 16, 8, 4 dividing n (tile widths over the head dims). */
+const tileFor = (n: number): number => [16, 8, 4].find((t) => n % t === 0)!;
+
+/** Workgroup memory each stage declares (bytes), to check against the device limit. */
+function workgroupBytes(L: number, dk: number, keyTile: number, colBlock: number): Record<string, number> {
+  const ntri = (L * (L + 1)) / 2;
+  return {
+    intra: 4 * (Math.max(2 * L * keyTile, ntri) + 2 * L),
+    scan: 4 * (dk * colBlock + L * colBlock + L + 1),
+    output: 4 * (ntri + L * keyTile + L),
+  };
+}
+
+export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShape) {
+  const name = 'gdn chunked';
+  checkGdnDims(name, shape);
+  const L = shape.chunk ?? 64;
+  requireThat(name, Number.isInteger(L) && L >= 4 && L <= 128, `chunk must be an integer in 4..128, got ${L}`);
+  const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = shape;
+  const keyTile = tileFor(keyDim);
+  const colBlock = tileFor(valueDim);
+  const limit = ctx.gpu.limits.maxComputeWorkgroupStorageSize;
+  for (const [stage, bytes] of Object.entries(workgroupBytes(L, keyDim, keyTile, colBlock))) {
+    requireThat(name, bytes <= limit, `the ${stage} stage needs ${bytes} bytes of workgroup memory with chunk ${L}, dk ${keyDim}; the device allows ${limit} (use a smaller chunk)`);
+  }
+  const layout = scratchLayout(shape);
+  requireThat(name, layout.bytes <= ctx.gpu.limits.maxStorageBufferBindingSize,
+    `scratch of ${layout.bytes} bytes for maxTokens ${maxTokens} exceeds maxStorageBufferBindingSize (${ctx.gpu.limits.maxStorageBufferBindingSize}); use a smaller maxTokens`);
+  const dims = { CHUNK: L, KEY_DIM: keyDim, VALUE_DIM: valueDim };
+  const [intra, scan, output] = await Promise.all([
+    ctx.pipelines.get({ shader: 'gdn_chunked_intra', defines: { ...dims, KEY_TILE: keyTile } }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: colBlock } }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: { ...dims, KEY_TILE: keyTile } }),
+  ]);
+  const scratch = ctx.allocator.create({ label: 'gdn chunked scratch', category: 'activations', size: layout.bytes, usage: GPUBufferUsage.STORAGE });
+  const bytes = gdnActivationBytes(shape);
+  return {
+    shape,
+    /** Frees the scratch. */
+    destroy: () => ctx.allocator.destroy(scratch),
+    bind(b: GdnStepBuffers, label = 'gdn chunked'): BoundTokens {
+      requireBufferBytes(name, {
+        q: [b.q, bytes.qk],
+        k: [b.k, bytes.qk],
+        v: [b.v, bytes.v],
+        beta: [b.beta, bytes.gate],
+        g: [b.g, bytes.gate],
+        state: [b.state, bytes.state],
+        out: [b.out, bytes.v],
+      });
+      const params = ctx.uniforms.alloc(LAYOUT, { keyHeads, valueHeads, ...layout });
+      const pass = (stage: string, pipeline: GPUComputePipeline, resources: Array<GPUBuffer | GPUBufferBinding>): Dispatch => ({
+        label: `${label} ${stage}`,
+        pipeline,
+        bindGroup: bindBuffers(ctx, pipeline, `${label} ${stage}`, [params.binding, ...resources]),
+        workgroups: [0, 0, 0],
+      });
+      const stages = [
+        pass('intra', intra, [b.q, b.k, b.v, b.beta, b.g, scratch]),
+        pass('scan', scan, [b.k, scratch, b.state]),
+        pass('output', output, [b.q, scratch, b.out]),
+      ] as const;
+      return {
+        dispatches: [...stages],
+        setTokens(tokens: number): void {
+          requireTokens(name, tokens, maxTokens);
+          params.set({ tokens });
+          const chunks = Math.ceil(tokens / L);
+          stages[0].workgroups = [chunks, valueHeads, chunks > 0 ? 1 : 0];
+          stages[1].workgroups = [valueDim / colBlock, valueHeads, chunks > 0 ? 1 : 0];
+          stages[2].workgroups = [chunks, valueHeads, chunks > 0 ? 1 : 0];
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/** Shapes, buffers and size helpers shared by the GDN kernels (gdn.ts, gdn-chunked.ts), architecture §4. */
+import type { BufferArg, Dispatch } from '../gpu/kernel.js';
+import { requirePositiveInts, requireThat } from './checks.js';
+
+export interface GdnDimsShape {
+  keyHeads: number;
+  valueHeads: number;
+  /** Multiples of 4 (the chunked kernel also checks its workgroup memory against the device). */
+  keyDim: number;
+  valueDim: number;
+  maxTokens: number;
+}
+
+export interface GdnStepBuffers {
+  q: BufferArg;
+  k: BufferArg;
+  v: BufferArg;
+  beta: BufferArg;
+  g: BufferArg;
+  /** [Hv, dk, dv] f32, read and updated in place. */
+  state: BufferArg;
+  /** [T, Hv, dv]. */
+  out: BufferArg;
+}
+
+export interface BoundTokens {
+  dispatches: Dispatch[];
+  /** Sets the call's token count (≤ maxTokens). Submit before the next call (uniforms are per binding). */
+  setTokens(tokens: number): void;
+}
+
+/** Channels of the conv (q, k and v of all heads). */
+export const gdnChannels = (s: Pick<GdnDimsShape, 'keyHeads' | 'keyDim' | 'valueHeads' | 'valueDim'>): number =>
+  2 * s.keyHeads * s.keyDim + s.valueHeads * s.valueDim;
+
+/** Elements per token of the fused GDN projection. */
+export const gdnProjWidth = (s: Pick<GdnDimsShape, 'keyHeads' | 'keyDim' | 'valueHeads' | 'valueDim'>): number =>
+  gdnChannels(s) + s.valueHeads * s.valueDim + 2 * s.valueHeads;
+
+/** Byte sizes of the per-call GDN activations at maxTokens (for the bind checks and the memory predictor). */
+export function gdnActivationBytes(s: GdnDimsShape): Record<'qk' | 'v' | 'gate' | 'state', number> {
+  return {
+    qk: s.maxTokens * s.keyHeads * s.keyDim * 4,
+    v: s.maxTokens * s.valueHeads * s.valueDim * 4,
+    gate: s.maxTokens * s.valueHeads * 4,
+    state: s.valueHeads * s.keyDim * s.valueDim * 4,
+  };
+}
+
+export function checkGdnDims(name: string, s: GdnDimsShape): void {
+  const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = s;
+  requirePositiveInts(name, { keyHeads, valueHeads, keyDim, valueDim, maxTokens });
+  requireThat(name, valueHeads % keyHeads === 0, `valueHeads (${valueHeads}) must be a multiple of keyHeads (${keyHeads})`);
+  requireThat(name, keyDim % 4 === 0 && valueDim % 4 === 0, `head dims must be multiples of 4, got dk=${keyDim} dv=${valueDim}`);
+}
