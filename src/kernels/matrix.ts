@@ -7,6 +7,7 @@
 import { InvalidArgumentError, ModelFormatError, OutOfGpuMemoryError } from '../errors.js';
 import { formatBytes } from '../gpu/allocator.js';
 import { storageUsage, writeBuffer, type KernelContext } from '../gpu/kernel.js';
+import type { Defines } from '../gpu/shaders.js';
 import { dataBytes, isQuantized, scaleBytes, type WeightFormat } from '../io/formats.js';
 import { packRows, type PackedMatrix } from '../io/quantize.js';
 
@@ -34,6 +35,16 @@ export interface UploadOptions {
   maxPartBytes?: number;
   /** Parts start at multiples of this many rows (stacked experts: rows per expert). */
   rowGranularity?: number;
+}
+
+/** Defines that select the format's decoding in shaders/weights.wgsl. */
+export function weightDefines(format: WeightFormat): Defines {
+  return { FMT_F32: format === 'f32', FMT_F16: format === 'f16', FMT_BF16: format === 'bf16', FMT_Q8: format === 'q8', FMT_Q4: format === 'q4' };
+}
+
+/** A part's buffers in the binding order of shaders/weights.wgsl (bindings 1 and, if quantized, 2). */
+export function partResources(part: GpuMatrixPart): GPUBuffer[] {
+  return part.scales ? [part.data, part.scales] : [part.data];
 }
 
 /** The largest buffer a part may use on this device (binding and buffer limits, and the option). */

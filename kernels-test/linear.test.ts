@@ -1,0 +1,126 @@
+/**
+ * Linear kernels (matvec for T = 1, tiled matmul for T > 1) vs ops.linear / ops.swiglu run on
+ * the DEQUANTIZED weights. Tolerance: the per-element f32 accumulation bound of dot-bounds.ts,
+ * (cols + 2)·2^-24·Σ|w·x| (any summation order), plus one rounding of |y| for 'add'.
+ */
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../src/errors.js';
+import { createStorage, readF32, submitDispatches, uploadStorage, type KernelContext } from '../src/gpu/kernel.js';
+import { dataBytes, WEIGHT_FORMATS, type WeightFormat } from '../src/io/formats.js';
+import { dequantizeMatrix, packMatrix } from '../src/io/quantize.js';
+import { createLinear, type LinearEpilogue } from '../src/kernels/linear.js';
+import { destroyMatrix, uploadMatrix } from '../src/kernels/matrix.js';
+import { linear, swiglu } from '../src/model/ops.js';
+import { Random } from '../src/model/random.js';
+import { dotBounds, expectWithinBounds, swigluBounds, U32 } from './dot-bounds.js';
+import { gpuContext, GPU_VARIANTS, variantAvailable } from './harness.js';
+
+interface Case {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  epilogue: LinearEpilogue;
+  /** Token counts run one after the other on the same bound kernel (setTokens). */
+  tokenCounts: number[];
+  maxPartBytes?: number;
+}
+
+/** Runs the case for each token count and checks it against the reference. */
+async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<void> {
+  const rnd = new Random(seed);
+  const maxT = Math.max(...c.tokenCounts);
+  const values = rnd.normals(c.rows * c.cols, 1 / Math.sqrt(c.cols));
+  const w = dequantizeMatrix(packMatrix(values, c.rows, c.cols, c.format), c.rows, c.cols, c.format);
+  const outs = c.epilogue === 'swiglu' ? c.rows / 2 : c.rows;
+  const matrix = uploadMatrix(ctx, 'w', values, c.rows, c.cols, c.format, { maxPartBytes: c.maxPartBytes });
+  if (c.maxPartBytes) expect(matrix.parts.length).toBeGreaterThan(1);
+  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue });
+  for (const T of c.tokenCounts) {
+    const x = rnd.normals(T * c.cols, 2);
+    const y0 = rnd.normals(maxT * outs); // prior contents: kept beyond T, the residual for 'add'
+    const xPadded = new Float32Array(maxT * c.cols).fill(Number.NaN); // tokens past T must not be read
+    xPadded.set(x);
+    const xBuf = uploadStorage(ctx, xPadded, 'x');
+    const yBuf = uploadStorage(ctx, y0, 'y');
+    const bound = kernel.bind({ w: matrix, x: xBuf, y: yBuf });
+    bound.setTokens(T);
+    submitDispatches(ctx, bound.dispatches);
+    const got = await readF32(ctx, yBuf);
+    const product = linear(x, w, c.rows, c.cols);
+    const bounds = dotBounds(x, w, c.rows, c.cols);
+    let want: Float32Array;
+    let tol: Float32Array;
+    if (c.epilogue === 'swiglu') {
+      want = swiglu(product, outs);
+      tol = swigluBounds(product, bounds, outs);
+    } else if (c.epilogue === 'add') {
+      want = product.map((v, i) => v + y0[i]!);
+      tol = bounds.map((b, i) => b + U32 * Math.abs(want[i]!));
+    } else {
+      want = product;
+      tol = bounds;
+    }
+    const what = `${c.format} [${c.rows}, ${c.cols}] ${c.epilogue} T=${T}`;
+    expectWithinBounds(got.subarray(0, T * outs), want, tol, what);
+    expect(Array.from(got.subarray(T * outs)), `${what}: rows past T untouched`).toEqual(Array.from(y0.subarray(T * outs)));
+    ctx.allocator.destroy(xBuf);
+    ctx.allocator.destroy(yBuf);
+  }
+  destroyMatrix(ctx, matrix);
+}
+
+const SHAPES = [
+  { rows: 37, cols: 100 },
+  { rows: 64, cols: 48 },
+  { rows: 21, cols: 1000 },
+];
+
+describe.each(GPU_VARIANTS)('linear ($name)', (variant) => {
+  for (const format of WEIGHT_FORMATS) {
+    for (const { rows, cols } of SHAPES) {
+      it(`${format} [${rows}, ${cols}] store, T = 1, 3, 70`, async ({ skip }) => {
+        if (!(await variantAvailable(variant))) skip();
+        await checkCase(await gpuContext(variant), { format, rows, cols, epilogue: 'store', tokenCounts: [1, 3, 70] }, rows * cols);
+      });
+    }
+    it(`${format} add and swiglu epilogues [74, 100], T = 1, 3, 70`, async ({ skip }) => {
+      if (!(await variantAvailable(variant))) skip();
+      const ctx = await gpuContext(variant);
+      await checkCase(ctx, { format, rows: 74, cols: 100, epilogue: 'add', tokenCounts: [1, 3, 70] }, 1);
+      await checkCase(ctx, { format, rows: 74, cols: 100, epilogue: 'swiglu', tokenCounts: [1, 3, 70] }, 2);
+    });
+    it(`${format} forced split in parts [150, 70], store and add, T = 1, 5`, async ({ skip }) => {
+      if (!(await variantAvailable(variant))) skip();
+      const ctx = await gpuContext(variant);
+      const maxPartBytes = dataBytes(format, 40, 70);
+      await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'store', tokenCounts: [1, 5], maxPartBytes }, 3);
+      await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'add', tokenCounts: [5, 1], maxPartBytes }, 4);
+    });
+  }
+});
+
+describe('linear grid', () => {
+  // Host-side split (gridFor) and the shader's flat workgroup index are the same in both
+  // variants; this costs ~10 s on SwiftShader, so it runs on the first variant only.
+  it('matvec grid over 65535 workgroups is split over y (270,001 rows, LM-head style)', async () => {
+    await checkCase(await gpuContext(GPU_VARIANTS[0]!), { format: 'q4', rows: 270001, cols: 32, epilogue: 'store', tokenCounts: [1] }, 5);
+  });
+});
+
+describe('linear errors', () => {
+  it('mismatched matrix, split swiglu matrix and short buffers throw InvalidArgumentError', async () => {
+    const ctx = await gpuContext(GPU_VARIANTS[0]!);
+    const m = uploadMatrix(ctx, 'blk.0.gate_up', new Float32Array(8 * 32), 8, 32, 'q8', { maxPartBytes: 4 * 32 });
+    const x = createStorage(ctx, 2 * 32 * 4, 'x');
+    const y = createStorage(ctx, 2 * 8 * 4, 'y');
+    const wrong = await createLinear(ctx, { format: 'q4', rows: 8, cols: 32, tokens: 2, epilogue: 'store' });
+    expect(() => wrong.bind({ w: m, x, y })).toThrow(/built for q4 \[8, 32\], got blk\.0\.gate_up: q8 \[8, 32\]/);
+    const fused = await createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 2, epilogue: 'swiglu' });
+    expect(() => fused.bind({ w: m, x, y })).toThrow(/one part; blk\.0\.gate_up has 2/);
+    const plain = await createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 3, epilogue: 'store' });
+    expect(() => plain.bind({ w: m, x, y })).toThrow(InvalidArgumentError);
+    await expect(createLinear(ctx, { format: 'q8', rows: 7, cols: 32, tokens: 1, epilogue: 'swiglu' })).rejects.toThrow(InvalidArgumentError);
+    expect(() => plain.bind({ w: m, x: createStorage(ctx, 3 * 32 * 4, 'x3'), y: createStorage(ctx, 3 * 8 * 4, 'y3') }).setTokens(4)).toThrow(RangeError);
+    destroyMatrix(ctx, m);
+  });
+});

@@ -1,0 +1,136 @@
+// Tiled matrix product Y[t, :] = W · X[t, :] for several tokens (prefill projections, §3–§5).
+// A workgroup of 16 × 16 threads computes a tile of TILE_T tokens × TILE_R weight rows, each
+// thread a 4 × 4 block. Per step of 32 columns (one quantization group) it stages the x tile and
+// the W tile in shared memory, decoding and scaling each weight once per tile.
+// Epilogues as in matvec.wgsl: store, EPILOGUE_ADD (y += W·x), SWIGLU (rows [gate; up], y = silu(g)·u);
+// with SWIGLU a thread's four rows are two gate rows and their two up rows.
+
+const TILE_T: u32 = 64u;
+const TILE_R: u32 = 64u;
+const TILE_K: u32 = 32u;
+const THREADS: u32 = 256u;
+#if SWIGLU
+const TILE_OUTS: u32 = TILE_R / 2u;
+#else
+const TILE_OUTS: u32 = TILE_R;
+#endif
+
+struct Params {
+  rows: u32,          // weight rows in this part
+  cols: u32,          // length of an x row
+  words_per_row: u32, // paddedCols / W_WORD_ELEMS
+  outs: u32,          // outputs of this part: rows, or rows / 2 with SWIGLU
+  out_offset: u32,    // index of the part's first output within a y row (part.rowStart)
+  out_stride: u32,    // y row length
+  tokens: u32,
+  row_tiles: u32,     // ceil(outs / TILE_OUTS)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+#include "weights"
+@group(0) @binding(W_NEXT_BINDING) var<storage, read> x: array<f32>;
+@group(0) @binding(W_NEXT_BINDING + 1u) var<storage, read_write> y: array<f32>;
+
+const WORDS_PER_STEP: u32 = TILE_K / W_WORD_ELEMS;
+
+var<workgroup> xs: array<f32, TILE_K * TILE_T>;  // [k][token]
+var<workgroup> ws: array<f32, TILE_K * TILE_R>;  // [k][tile row]
+
+// Output index fed by tile row lr (thread lr / 4 owns rows 4·(lr/4) .. +3).
+fn tile_out(out0: u32, lr: u32) -> u32 {
+#if SWIGLU
+  return out0 + (lr >> 2u) * 2u + (lr & 1u);
+#else
+  return out0 + lr;
+#endif
+}
+
+// Weight row of tile row lr: with SWIGLU rows 2 and 3 of each thread are the up rows.
+fn tile_row(out0: u32, lr: u32) -> u32 {
+#if SWIGLU
+  return tile_out(out0, lr) + select(0u, p.outs, (lr & 2u) != 0u);
+#else
+  return tile_out(out0, lr);
+#endif
+}
+
+fn load_x_tile(t0: u32, step: u32, lid: u32) {
+  let tok = lid / 4u;
+  let c_local = (lid % 4u) * 8u;
+  let t = t0 + tok;
+  for (var e = 0u; e < 8u; e++) {
+    let c = step * TILE_K + c_local + e;
+    xs[(c_local + e) * TILE_T + tok] = select(0.0, x[t * p.cols + c], t < p.tokens && c < p.cols);
+  }
+}
+
+fn load_w_tile(out0: u32, step: u32, lid: u32) {
+  for (var i = lid; i < TILE_R * WORDS_PER_STEP; i += THREADS) {
+    let lr = i / WORDS_PER_STEP;
+    let wj = i % WORDS_PER_STEP;
+    let wi = min(tile_row(out0, lr), p.rows - 1u) * p.words_per_row + step * WORDS_PER_STEP + wj;
+    let s = select(0.0, w_word_scale(wi), tile_out(out0, lr) < p.outs);
+    let word = w_data[wi];
+    for (var j = 0u; j < W_WORD_VEC4S; j++) {
+      let v = w_word_part(word, j) * s;
+      let k = wj * W_WORD_ELEMS + 4u * j;
+      ws[k * TILE_R + lr] = v.x;
+      ws[(k + 1u) * TILE_R + lr] = v.y;
+      ws[(k + 2u) * TILE_R + lr] = v.z;
+      ws[(k + 3u) * TILE_R + lr] = v.w;
+    }
+  }
+}
+
+@compute @workgroup_size(16, 16)
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_id) lid3: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let flat = wg.x + wg.y * nwg.x;
+  let t0 = (flat / p.row_tiles) * TILE_T;
+  if (t0 >= p.tokens) { return; }  // uniform per workgroup
+  let out0 = (flat % p.row_tiles) * TILE_OUTS;
+  let tx = lid3.x;
+  let ty = lid3.y;
+
+  var acc: array<vec4<f32>, 4>;  // acc[i][j]: token t0 + 4ty + i, tile row 4tx + j
+  for (var step = 0u; step < p.words_per_row / WORDS_PER_STEP; step++) {
+    load_x_tile(t0, step, lid);
+    load_w_tile(out0, step, lid);
+    workgroupBarrier();
+    for (var k = 0u; k < TILE_K; k++) {
+      let a = vec4(xs[k * TILE_T + 4u * ty], xs[k * TILE_T + 4u * ty + 1u], xs[k * TILE_T + 4u * ty + 2u], xs[k * TILE_T + 4u * ty + 3u]);
+      let b = vec4(ws[k * TILE_R + 4u * tx], ws[k * TILE_R + 4u * tx + 1u], ws[k * TILE_R + 4u * tx + 2u], ws[k * TILE_R + 4u * tx + 3u]);
+      acc[0] += a.x * b;
+      acc[1] += a.y * b;
+      acc[2] += a.z * b;
+      acc[3] += a.w * b;
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let t = t0 + 4u * ty + i;
+    if (t >= p.tokens) { break; }
+    let yrow = t * p.out_stride + p.out_offset;
+#if SWIGLU
+    for (var j = 0u; j < 2u; j++) {
+      let o = out0 + 2u * tx + j;
+      let g = acc[i][j];
+      if (o < p.outs) { y[yrow + o] = g / (1.0 + exp(-g)) * acc[i][j + 2u]; }
+    }
+#else
+    for (var j = 0u; j < 4u; j++) {
+      let o = out0 + 4u * tx + j;
+#if EPILOGUE_ADD
+      if (o < p.outs) { y[yrow + o] += acc[i][j]; }
+#else
+      if (o < p.outs) { y[yrow + o] = acc[i][j]; }
+#endif
+    }
+#endif
+  }
+}

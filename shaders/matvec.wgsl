@@ -1,0 +1,155 @@
+// Matrix-vector products y = W·x for single tokens (decode: every projection of §3–§5 and the
+// LM head), one "slot" per vector. Linear: one slot, the token.
+// EXPERTS (MoE, §5): slot s = token · top_k + j; the workgroup reads expert ids[s] itself and
+// multiplies by that expert's rows (llama.cpp mul_mat_id style), so expert ids never go back to
+// the CPU; slots whose expert lies in another part of the matrix do nothing.
+//
+// Each workgroup computes ROWS weight rows. Every thread walks the rows in 16-byte words
+// (k = lid, lid + WG, ...), loads the matching x values once and uses them for all ROWS rows;
+// the per-row sums are reduced with subgroupAdd (HAS_SUBGROUPS) or a shared-memory tree.
+// Epilogues: store y = W·x; EPILOGUE_ADD y += W·x (the residual add fused into o/out/down
+// projections); SWIGLU: a unit's rows are [gate (outs); up (outs)] and y_i = silu(g_i)·u_i.
+#if HAS_SUBGROUPS
+enable subgroups;
+#endif
+
+const WG: u32 = {{WG}};
+const ROWS: u32 = {{ROWS}};
+#if SWIGLU
+const OUTS: u32 = ROWS / 2u;
+#else
+const OUTS: u32 = ROWS;
+#endif
+
+struct Params {
+  unit_rows: u32,     // weight rows of one unit: the part (linear) or one expert (EXPERTS)
+  cols: u32,          // length of x
+  words_per_row: u32, // paddedCols / W_WORD_ELEMS
+  outs: u32,          // outputs per unit: unit_rows, or unit_rows / 2 with SWIGLU
+  out_offset: u32,    // index of the unit's first output within a slot's y row (part.rowStart)
+  out_stride: u32,    // y elements per slot
+  slots: u32,
+  blocks: u32,        // workgroups per slot: ceil(outs / OUTS)
+  first_expert: u32,  // EXPERTS: this part holds experts [first_expert, first_expert + part_experts)
+  part_experts: u32,
+  top_k: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+#include "weights"
+@group(0) @binding(W_NEXT_BINDING) var<storage, read> x: array<f32>;
+@group(0) @binding(W_NEXT_BINDING + 1u) var<storage, read_write> y: array<f32>;
+#if EXPERTS
+@group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> ids: array<u32>;
+#endif
+
+var<workgroup> partials: array<array<f32, ROWS>, WG>;
+
+// Row (within the unit) of the workgroup's r-th accumulator; SWIGLU pairs gate i with up outs + i.
+fn unit_row(out0: u32, r: u32) -> u32 {
+#if SWIGLU
+  return select(p.outs + out0 + r - OUTS, out0 + r, r < OUTS);
+#else
+  return out0 + r;
+#endif
+}
+
+// x beyond cols meets the zero padding of W; read 0 there (robust access keeps the load in bounds).
+fn x_at(base: u32, c: u32) -> f32 {
+  return select(0.0, x[base + c], c < p.cols);
+}
+
+// Sums each accumulator over the workgroup; leaves partial sums in partials[0..n) and returns n.
+fn reduce_rows(acc: array<f32, ROWS>, lid: u32, sg_size: u32) -> u32 {
+#if HAS_SUBGROUPS
+  var s: array<f32, ROWS>;
+  for (var r = 0u; r < ROWS; r++) {
+    s[r] = subgroupAdd(acc[r]);
+  }
+  if (lid % sg_size == 0u) { partials[lid / sg_size] = s; }
+  workgroupBarrier();
+  return (WG + sg_size - 1u) / sg_size;
+#else
+  partials[lid] = acc;
+  workgroupBarrier();
+  for (var half = WG / 2u; half > 0u; half >>= 1u) {
+    if (lid < half) {
+      for (var r = 0u; r < ROWS; r++) {
+        partials[lid][r] += partials[lid + half][r];
+      }
+    }
+    workgroupBarrier();
+  }
+  return 1u;
+#endif
+}
+
+fn row_total(r: u32, n: u32) -> f32 {
+  var t = 0.0;
+  for (var g = 0u; g < n; g++) {
+    t += partials[g][r];
+  }
+  return t;
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+#if HAS_SUBGROUPS
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+#if !HAS_SUBGROUPS
+  let sg_size = 0u;
+#endif
+  let flat = wg.x + wg.y * nwg.x;
+  let slot = flat / p.blocks;
+  if (slot >= p.slots) { return; }  // uniform per workgroup
+  let out0 = (flat % p.blocks) * OUTS;
+#if EXPERTS
+  let expert = ids[slot];
+  if (expert < p.first_expert || expert >= p.first_expert + p.part_experts) { return; }
+  let row_base = (expert - p.first_expert) * p.unit_rows;
+#if X_PER_SLOT
+  let x_base = slot * p.cols;
+#else
+  let x_base = (slot / p.top_k) * p.cols;
+#endif
+#else
+  let row_base = 0u;
+  let x_base = 0u;
+#endif
+
+  // Rows past the unit's end (last workgroup) recompute its last row; their results are dropped.
+  var word_base: array<u32, ROWS>;
+  for (var r = 0u; r < ROWS; r++) {
+    word_base[r] = (row_base + min(unit_row(out0, r), p.unit_rows - 1u)) * p.words_per_row;
+  }
+  var acc: array<f32, ROWS>;
+  for (var k = lid; k < p.words_per_row; k += WG) {
+    var xs: array<vec4<f32>, W_WORD_VEC4S>;
+    for (var j = 0u; j < W_WORD_VEC4S; j++) {
+      let c = k * W_WORD_ELEMS + 4u * j;
+      xs[j] = vec4(x_at(x_base, c), x_at(x_base, c + 1u), x_at(x_base, c + 2u), x_at(x_base, c + 3u));
+    }
+    for (var r = 0u; r < ROWS; r++) {
+      let wi = word_base[r] + k;
+      acc[r] += w_word_dot(w_data[wi], xs) * w_word_scale(wi);
+    }
+  }
+
+  let n = reduce_rows(acc, lid, sg_size);
+  if (lid < OUTS && out0 + lid < p.outs) {
+    let v = row_total(lid, n);
+    let yi = slot * p.out_stride + p.out_offset + out0 + lid;
+#if SWIGLU
+    y[yi] = v / (1.0 + exp(-v)) * row_total(lid + OUTS, n);
+#elif EPILOGUE_ADD
+    y[yi] += v;
+#else
+    y[yi] = v;
+#endif
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Linear layers y = W·x for every projection of §3–§5 and the LM head. One token runs the
+ * bandwidth-bound matvec (shaders/matvec.wgsl), several the tiled matmul (shaders/matmul.wgsl);
+ * setTokens switches per call. One dispatch per matrix part, each writing its rows of y.
+ *   x: [T, cols] f32;  y: [T, rows] f32 ('store' writes, 'add' accumulates: the residual add)
+ *   'swiglu': W is the fused [gate (I); up (I)] (rows = 2I, one part), y: [T, I] = silu(g)·u (§5).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
+import type { Defines } from '../gpu/shaders.js';
+import { paddedCols, type WeightFormat } from '../io/formats.js';
+import { requireBytes } from './buffer-checks.js';
+import type { UniformSlot } from '../gpu/uniforms.js';
+import { partResources, weightDefines, type GpuMatrix, type GpuMatrixPart } from './matrix.js';
+
+export type LinearEpilogue = 'store' | 'add' | 'swiglu';
+
+export interface LinearShape {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  /** Largest T a bound linear will be asked to run (setTokens). */
+  tokens: number;
+  epilogue: LinearEpilogue;
+}
+
+export interface LinearBuffers {
+  w: GpuMatrix;
+  x: BufferArg;
+  y: BufferArg;
+}
+
+export interface BoundLinear {
+  dispatches: Dispatch[];
+  setTokens(t: number): void;
+}
+
+/** matvec.wgsl: threads per workgroup and weight rows per workgroup. */
+export const MATVEC_WG = 128;
+export const MATVEC_ROWS = 4;
+/** matmul.wgsl: tokens and weight rows per workgroup tile. */
+const MATMUL_TILE = 64;
+
+export const MATVEC_LAYOUT = [
+  ['unit_rows', 'u32'], ['cols', 'u32'], ['words_per_row', 'u32'], ['outs', 'u32'], ['out_offset', 'u32'],
+  ['out_stride', 'u32'], ['slots', 'u32'], ['blocks', 'u32'], ['first_expert', 'u32'], ['part_experts', 'u32'], ['top_k', 'u32'],
+] as const;
+const MATMUL_LAYOUT = [
+  ['rows', 'u32'], ['cols', 'u32'], ['words_per_row', 'u32'], ['outs', 'u32'], ['out_offset', 'u32'],
+  ['out_stride', 'u32'], ['tokens', 'u32'], ['row_tiles', 'u32'],
+] as const;
+
+const WORD_ELEMS: Record<WeightFormat, number> = { f32: 4, f16: 8, bf16: 8, q8: 16, q4: 32 };
+/** 16-byte words per padded row (the unit matvec/matmul walk rows in). */
+export const wordsPerRow = (format: WeightFormat, cols: number): number => paddedCols(cols) / WORD_ELEMS[format];
+
+export function epilogueDefines(format: WeightFormat, epilogue: LinearEpilogue | 'store'): Defines {
+  return { ...weightDefines(format), SWIGLU: epilogue === 'swiglu', EPILOGUE_ADD: epilogue === 'add' };
+}
+
+/** Workgroups per matvec slot for `outs` outputs. */
+export const matvecBlocks = (outs: number, epilogue: LinearEpilogue): number => Math.ceil(outs / (epilogue === 'swiglu' ? MATVEC_ROWS / 2 : MATVEC_ROWS));
+
+export function checkLinearShape(kernel: string, s: { rows: number; cols: number; tokens: number; epilogue: LinearEpilogue }): void {
+  const ok = [s.rows, s.cols, s.tokens].every((n) => Number.isInteger(n) && n > 0) && (s.epilogue !== 'swiglu' || s.rows % 2 === 0);
+  if (!ok) throw new InvalidArgumentError(`${kernel}: invalid shape rows=${s.rows} cols=${s.cols} tokens=${s.tokens} epilogue=${s.epilogue}`);
+}
+
+interface Pipelines {
+  matvec: GPUComputePipeline;
+  matmul?: GPUComputePipeline;
+}
+
+/** One part's dispatch and what setTokens needs to retarget it between matvec and matmul. */
+interface LinearPart {
+  dispatch: Dispatch;
+  matvecGroup: GPUBindGroup;
+  matmulGroup?: GPUBindGroup;
+  matmulParams?: UniformSlot<typeof MATMUL_LAYOUT>;
+  blocks: number;
+  rowTiles: number;
+}
+
+function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, part: GpuMatrixPart, b: LinearBuffers, name: string): LinearPart {
+  const swiglu = shape.epilogue === 'swiglu';
+  const outs = swiglu ? part.rows / 2 : part.rows;
+  const common = {
+    cols: shape.cols,
+    words_per_row: wordsPerRow(shape.format, shape.cols),
+    outs,
+    out_offset: swiglu ? 0 : part.rowStart,
+    out_stride: swiglu ? shape.rows / 2 : shape.rows,
+  };
+  const blocks = matvecBlocks(outs, shape.epilogue);
+  const rowTiles = Math.ceil(outs / (swiglu ? MATMUL_TILE / 2 : MATMUL_TILE));
+  const resources = [...partResources(part), b.x, b.y];
+  const matvecParams = ctx.uniforms.alloc(MATVEC_LAYOUT, { ...common, unit_rows: part.rows, slots: 1, blocks });
+  const matvecGroup = bindBuffers(ctx, pipes.matvec, name, [matvecParams.binding, ...resources]);
+  const result: LinearPart = { dispatch: { label: name, pipeline: pipes.matvec, bindGroup: matvecGroup, workgroups: [0, 1, 1] }, matvecGroup, blocks, rowTiles };
+  if (pipes.matmul) {
+    result.matmulParams = ctx.uniforms.alloc(MATMUL_LAYOUT, { ...common, rows: part.rows, row_tiles: rowTiles });
+    result.matmulGroup = bindBuffers(ctx, pipes.matmul, name, [result.matmulParams.binding, ...resources]);
+  }
+  return result;
+}
+
+export async function createLinear(ctx: KernelContext, shape: LinearShape) {
+  checkLinearShape('linear', shape);
+  const { format, rows, cols, epilogue } = shape;
+  const defines = { ...epilogueDefines(format, epilogue), WG: MATVEC_WG, ROWS: MATVEC_ROWS };
+  const [matvec, matmul] = await Promise.all([
+    ctx.pipelines.get({ shader: 'matvec', defines }),
+    shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines }) : undefined,
+  ]);
+  const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
+  const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
+  return {
+    shape,
+    bind(b: LinearBuffers, label = 'linear'): BoundLinear {
+      if (b.w.format !== format || b.w.rows !== rows || b.w.cols !== cols) {
+        throw new InvalidArgumentError(`${label}: kernel built for ${format} [${rows}, ${cols}], got ${b.w.label}: ${b.w.format} [${b.w.rows}, ${b.w.cols}]`);
+      }
+      if (epilogue === 'swiglu' && b.w.parts.length !== 1) {
+        throw new InvalidArgumentError(`${label}: swiglu needs the fused gate/up matrix in one part; ${b.w.label} has ${b.w.parts.length}`);
+      }
+      requireBytes(`${label}: x [${shape.tokens}, ${cols}] f32`, b.x, shape.tokens * cols * 4);
+      requireBytes(`${label}: y [${shape.tokens}, ${outStride}] f32`, b.y, shape.tokens * outStride * 4);
+      const parts = b.w.parts.map((part, i) => bindPart(ctx, { matvec, matmul }, shape, part, b, b.w.parts.length > 1 ? `${label}#${i}` : label));
+      const setTokens = (t: number): void => {
+        if (!(Number.isInteger(t) && t >= 0 && t <= shape.tokens)) throw new RangeError(`${label}: ${t} tokens outside 0..${shape.tokens}`);
+        for (const p of parts) {
+          const tiled = t > 1 && p.matmulParams !== undefined;
+          p.dispatch.pipeline = tiled ? matmul! : matvec;
+          p.dispatch.bindGroup = tiled ? p.matmulGroup! : p.matvecGroup;
+          p.matmulParams?.set({ tokens: t });
+          p.dispatch.workgroups = gridFor(tiled ? Math.ceil(t / MATMUL_TILE) * p.rowTiles : t * p.blocks, maxGrid);
+        }
+      };
+      setTokens(shape.tokens);
+      return { dispatches: parts.map((p) => p.dispatch), setTokens };
+    },
+  };
+}
