@@ -5,8 +5,10 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-/** `../shared/golden` relative to the repository root, or undefined when it is absent. */
+/**
+ * The golden files: `../shared/golden` relative to the repository root, else the copy in
+ * models/golden (for machines without the shared folder), or undefined when neither exists.
+ */
 export function goldenRoot(): string | undefined {
-  const dir = resolve(REPO_ROOT, '../shared/golden');
-  return existsSync(join(dir, 'manifest.json')) ? dir : undefined;
+  return [resolve(REPO_ROOT, '../shared/golden'), resolve(REPO_ROOT, 'models/golden')].find((dir) => existsSync(join(dir, 'manifest.json')));
 }

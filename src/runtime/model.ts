@@ -144,9 +144,14 @@ function startsWith(ids: readonly number[], prefix: readonly number[]): boolean 
   return prefix.length <= ids.length && prefix.every((id, i) => ids[i] === id);
 }
 
-export async function drain(stream: AsyncGenerator<GenerationChunk, GenerationResult>): Promise<GenerationResult> {
+/** Runs a generation to its end (handing each chunk to `onChunk`) and returns the result. */
+export async function drain(
+  stream: AsyncGenerator<GenerationChunk, GenerationResult>,
+  onChunk?: (chunk: GenerationChunk) => void,
+): Promise<GenerationResult> {
   for (;;) {
     const r = await stream.next();
     if (r.done) return r.value;
+    onChunk?.(r.value);
   }
 }

@@ -204,6 +204,16 @@ export class Session {
     this.ctx.device.queue.submit([encoder.finish()]);
   }
 
+  /**
+   * Feeds `id` at the current position through the decode graph (as generation does) and returns
+   * the id sampled after it; for tests and scoring, which then read the logits.
+   */
+  async decodeWith(id: number, step: number): Promise<number> {
+    writeBuffer(this.ctx, this.activations.buffers.token!, Uint32Array.of(id));
+    this.submitDecode(id, step, 0);
+    return this.readToken(0);
+  }
+
   /** Waits for the id sampled into `slot`. */
   async readToken(slot: number): Promise<number> {
     const buffer = this.readbacks[slot]!;
