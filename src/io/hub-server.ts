@@ -222,6 +222,19 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, opts: 
   res.end(body);
 }
 
+/** The repo ids a folder root serves: "<owner>/<name>" folders, and "local/<name>" for folders with a config.json. */
+export async function listServedRepos(root: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const top of await fsp.readdir(root, { withFileTypes: true })) {
+    if (!top.isDirectory()) continue;
+    if (await statOrUndefined(join(root, top.name, 'config.json'))) out.push(`local/${top.name}`);
+    for (const sub of await fsp.readdir(join(root, top.name), { withFileTypes: true })) {
+      if (sub.isDirectory()) out.push(`${top.name}/${sub.name}`);
+    }
+  }
+  return out.sort();
+}
+
 export async function startHubServer(opts: HubServerOptions): Promise<HubServer> {
   const faults = new HubFaults();
   const requests: RequestRecord[] = [];

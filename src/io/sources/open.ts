@@ -22,6 +22,7 @@ export interface OpenSourceOptions {
   revision?: string;
   /** Hugging Face token for private or gated repos; sent only in the Authorization header. */
   token?: string;
+  /** Hub base URL; default $HF_ENDPOINT in Node (as in huggingface_hub), else https://huggingface.co. */
   hubUrl?: string;
   /** Keep remote files in a local cache (default true), or the store to use. Ignored for local files. */
   cache?: boolean | CacheStore;
@@ -77,7 +78,7 @@ function hubSource(id: string, revisionInSpec: string | undefined, opts: OpenSou
   return new HubCheckpointSource({
     repo: id,
     revision: revisionInSpec ?? opts.revision ?? 'main',
-    hubUrl: opts.hubUrl ?? DEFAULT_HUB_URL,
+    hubUrl: opts.hubUrl ?? (isNode() ? process.env.HF_ENDPOINT : undefined) ?? DEFAULT_HUB_URL,
     ...(opts.token ? { token: opts.token } : {}),
     ...transport(opts),
   });
