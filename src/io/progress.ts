@@ -3,6 +3,7 @@
  * (throttled callbacks, speed and ETA), and a terminal renderer for the CLI: one line redrawn in
  * place on a TTY, a plain line every few seconds otherwise (logs, CI).
  */
+import { InvalidArgumentError } from '../errors.js';
 import type { LoadProgress, ProgressCallback } from './source.js';
 
 const now = (): number => performance.now();
@@ -73,7 +74,7 @@ export class ProgressTracker {
   /** Sets a file's bytes done (a restarted download may go back to 0). */
   update(file: string, bytesDone: number): void {
     const f = this.#files.get(file);
-    if (!f) throw new Error(`progress: file "${file}" was never added`);
+    if (!f) throw new InvalidArgumentError(`progress: file "${file}" was never added`);
     f.done = Math.min(bytesDone, f.total);
     this.#changed(f.done === f.total);
   }

@@ -3,6 +3,8 @@
  * matching `Content-Range`; a server that ignores ranges (200) is read only as far as needed
  * and the rest cancelled. Every response is checked against the size and ETag seen first
  * (and `If-Range` sent), so a file that changes mid-download is reported, not mixed.
+ * In browsers If-Range is not sent (it is not CORS-safelisted, and a server whose preflight
+ * does not allow it would refuse every read); the ETag check of each response still applies.
  * Network errors, 429 and 5xx are retried with backoff, resuming after the bytes already
  * received. Headers (which may carry a token) live in a private field and never appear in
  * messages.
@@ -45,6 +47,9 @@ export interface HttpFileInit {
   /** Size announced by someone else (hub metadata); a different size from the server is an error. */
   expectedSize?: number;
 }
+
+/** If-Range only where CORS does not apply (Node). */
+const SEND_IF_RANGE = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 interface ContentRange {
   start: number;
@@ -281,7 +286,7 @@ export class HttpFile implements RemoteFile {
       const from = pos;
       try {
         const headers: Record<string, string> = { Range: `bytes=${from}-${end - 1}` };
-        if (this.#etag && !this.#etag.startsWith('W/')) headers['If-Range'] = this.#etag;
+        if (SEND_IF_RANGE && this.#etag && !this.#etag.startsWith('W/')) headers['If-Range'] = this.#etag;
         const res = await this.#fetch('GET', headers, sig);
         const { skip, stop } = await this.#accept(res, from).catch(async (e: unknown) => {
           await res.body?.cancel().catch(() => undefined);

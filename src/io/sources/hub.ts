@@ -105,17 +105,28 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
     );
   }
 
-  #info(name: string) {
-    return this.#call(`looking up ${name}`, () =>
-      fileDownloadInfo({
-        repo: this.repo,
-        path: encodeFileName(name),
-        revision: this.revision,
-        hubUrl: this.hubUrl,
-        fetch: this.#fetch,
-        ...(this.#token ? { accessToken: this.#token } : {}),
-      }),
-    );
+  #resolveUrl(name: string): string {
+    return `${this.hubUrl}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${encodeFileName(name)}`;
+  }
+
+  /** Size and URL of a file, null if the repo has no such file. */
+  #info(name: string): Promise<{ size: number; url: string } | null> {
+    return this.#call(`looking up ${name}`, async () => {
+      try {
+        return await fileDownloadInfo({
+          repo: this.repo,
+          path: encodeFileName(name),
+          revision: this.revision,
+          hubUrl: this.hubUrl,
+          fetch: this.#fetch,
+          ...(this.#token ? { accessToken: this.#token } : {}),
+        });
+      } catch (e) {
+        // The library probes with `Range: bytes=0-0`, which an empty file cannot satisfy.
+        if (e instanceof HubApiError && e.statusCode === 416) return { size: 0, url: this.#resolveUrl(name) };
+        throw e;
+      }
+    });
   }
 
   async has(name: string): Promise<boolean> {
@@ -124,7 +135,7 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
 
   async openRemote(name: string): Promise<RemoteFile> {
     const info = await this.#info(name);
-    const url = `${this.hubUrl}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${encodeFileName(name)}`;
+    const url = this.#resolveUrl(name);
     if (!info) {
       throw new RemoteError(`${name}: not found in ${this.description} (${redactUrl(url)})`, 'not-found', redactUrl(url), 404);
     }
