@@ -11,6 +11,8 @@ export interface Command {
 const COMMANDS: Record<string, () => Promise<Command>> = {
   info: async () => (await import('./info.js')).command,
   'make-tiny': async () => (await import('./make-tiny.js')).command,
+  cache: async () => (await import('./cache.js')).command,
+  serve: async () => (await import('./serve.js')).command,
 };
 
 function usage(): string {
