@@ -9,6 +9,8 @@ export interface Command {
 
 /** Subcommands, loaded on demand so that `qwen35 mem` does not load the GPU runtime. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./run.js')).command,
+  chat: async () => (await import('./chat.js')).command,
   info: async () => (await import('./info.js')).command,
   'make-tiny': async () => (await import('./make-tiny.js')).command,
   cache: async () => (await import('./cache.js')).command,
