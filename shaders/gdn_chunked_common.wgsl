@@ -6,6 +6,9 @@
 //   gamma  [T, Hv]                  γ_i = Σ_{m≤i} g_m within the chunk
 //   p      [chunks, Hv, L(L+1)/2]   P = (Q Kᵀ) ⊙ D, lower triangle with the diagonal, packed by rows
 //   sc     [chunks, Hv, DK, DV]     the state at the start of each chunk
+// Every region starts at a multiple of 4 elements (vec4 access). Register arrays are zeroed
+// explicitly (`var a = array<T, N>();`): a loop-local `var a: array<T, N>;` is not re-zeroed on
+// every iteration by every implementation (seen on SwiftShader).
 const L: u32 = {{CHUNK}}u;
 const DK: u32 = {{KEY_DIM}}u;
 const DV: u32 = {{VALUE_DIM}}u;

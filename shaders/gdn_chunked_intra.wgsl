@@ -2,31 +2,31 @@
 // not depend on the carried state, one workgroup per (chunk, value head):
 //   γ = cumsum(g);  D_ij = e^(γ_i − γ_j) (j ≤ i)
 //   A = strict_lower(diag(β) K Kᵀ ⊙ D);  P = (Q Kᵀ) ⊙ D with the diagonal → scratch
-//   T = (I + A)⁻¹ (forward substitution);  U = T diag(β) V,  W = T diag(β e^γ) K → scratch
-// K Kᵀ and Q Kᵀ accumulate in registers over KT-column tiles of K and Q held in workgroup memory;
-// that memory then holds A and T as a packed lower triangle (unit diagonal stored).
+//   T = (I + A)⁻¹;  U = T diag(β) V,  W = T diag(β e^γ) K → scratch
+// K Kᵀ and Q Kᵀ: each thread accumulates one 4×4 block of the lower triangle from vec4 loads of
+// the chunk's K and Q rows (L1-served; no staging barriers). T: column sweep on a packed triangle.
 #include "gdn_chunked_common"
 
 const WG: u32 = 256u;
-const KT: u32 = {{KEY_TILE}}u;
-const EPT: u32 = (NTRI + WG - 1u) / WG;  // triangle entries per thread
-// U and W: a thread owns column col0 + lid % CW and rows lid / CW + m·RG of the chunk.
-const CW_V: u32 = min(DV, 64u);
-const CW_K: u32 = min(DK, 64u);
-const MR: u32 = max((L + WG / CW_V - 1u) / (WG / CW_V), (L + WG / CW_K - 1u) / (WG / CW_K));
+const NB: u32 = L / 4u;                   // 4-row blocks per chunk
+const NBLK: u32 = NB * (NB + 1u) / 2u;    // lower blocks with the diagonal (≤ WG for L ≤ 64)
+// U and W: a thread owns 4 columns (one vec4) and rows r0 + m·RG of the chunk.
+const RG_V: u32 = WG / (DV / 4u);
+const RG_K: u32 = WG / (DK / 4u);
+const MR: u32 = max((L + RG_V - 1u) / RG_V, (L + RG_K - 1u) / RG_K);
 
-@group(0) @binding(1) var<storage, read> q: array<f32>;     // [T, Hk, DK]
-@group(0) @binding(2) var<storage, read> k: array<f32>;     // [T, Hk, DK]
-@group(0) @binding(3) var<storage, read> v: array<f32>;     // [T, Hv, DV]
+@group(0) @binding(1) var<storage, read> q: array<vec4f>;   // [T, Hk, DK]
+@group(0) @binding(2) var<storage, read> k: array<vec4f>;   // [T, Hk, DK]
+@group(0) @binding(3) var<storage, read> v: array<vec4f>;   // [T, Hv, DV]
 @group(0) @binding(4) var<storage, read> beta: array<f32>;  // [T, Hv]
 @group(0) @binding(5) var<storage, read> g: array<f32>;     // [T, Hv]
 @group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
 
-var<workgroup> tiles: array<f32, max(2u * L * KT, NTRI)>;  // K | Q tiles, then A, then T
+var<workgroup> tri_mem: array<f32, NTRI>;      // −A (unit diagonal), swept into T
 var<workgroup> gam: array<f32, L>;
 var<workgroup> bet: array<f32, L>;
 
-// Row i of packed triangle entry e.
+// Row i of packed lower-triangle entry e.
 fn tri_row(e: u32) -> u32 {
   var i = u32((sqrt(8.0 * f32(e) + 1.0) - 1.0) * 0.5);
   if (tri(i + 1u, 0u) <= e) { i++; }
@@ -49,86 +49,82 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     for (var i = 1u; i < L; i++) { gam[i] += gam[i - 1u]; }
   }
 
-  var kk = array<f32, EPT>();
-  var qk = array<f32, EPT>();
-  for (var a0 = 0u; a0 < DK; a0 += KT) {
-    workgroupBarrier();
-    for (var x = lid; x < L * KT; x += WG) {
-      let i = x / KT;
-      let live = i < rows;
-      let src = qk_index(t0 + min(i, rows - 1u), h, a0 + x % KT);
-      tiles[x] = select(0.0, k[src], live);
-      tiles[L * KT + x] = select(0.0, q[src], live);
+  // K Kᵀ and Q Kᵀ, block (bi, bj) with bj ≤ bi: kk[r][s] = K_{4bi+r} · K_{4bj+s}. Rows past the
+  // call's tokens read the last valid row; their entries are masked below (β = 0, never written).
+  let blk = min(lid, NBLK - 1u);
+  let bi = tri_row(blk);
+  let bj = blk - tri(bi, 0u);
+  var kk = array<vec4f, 4>();
+  var qk = array<vec4f, 4>();
+  if (lid < NBLK) {
+    var row_i: array<u32, 4>;
+    var row_j: array<u32, 4>;
+    for (var r = 0u; r < 4u; r++) {
+      row_i[r] = qk_index(t0 + min(4u * bi + r, rows - 1u), h, 0u) / 4u;
+      row_j[r] = qk_index(t0 + min(4u * bj + r, rows - 1u), h, 0u) / 4u;
     }
-    workgroupBarrier();
-    for (var m = 0u; m < EPT; m++) {
-      let e = lid + m * WG;
-      if (e < NTRI) {
-        let i = tri_row(e);
-        let j = e - tri(i, 0u);
-        for (var a = 0u; a < KT; a++) {
-          let kj = tiles[j * KT + a];
-          kk[m] += tiles[i * KT + a] * kj;
-          qk[m] += tiles[L * KT + i * KT + a] * kj;
-        }
+    for (var a4 = 0u; a4 < DK / 4u; a4++) {
+      let kj = mat4x4f(k[row_j[0] + a4], k[row_j[1] + a4], k[row_j[2] + a4], k[row_j[3] + a4]);
+      for (var r = 0u; r < 4u; r++) {
+        kk[r] += k[row_i[r] + a4] * kj;  // row vector × matrix: dot with each K_j row
+        qk[r] += q[row_i[r] + a4] * kj;
       }
     }
   }
-  workgroupBarrier();
+  workgroupBarrier();  // γ ready
   let p_base = p.off_p + (c * p.value_heads + h) * NTRI;
-  for (var m = 0u; m < EPT; m++) {
-    let e = lid + m * WG;
-    if (e < NTRI) {
-      let i = tri_row(e);
-      let j = e - tri(i, 0u);
-      let decay = exp(gam[i] - gam[j]);
-      scratch[p_base + e] = qk[m] * decay;
-      tiles[e] = select(bet[i] * kk[m] * decay, 1.0, i == j);
+  if (lid < NBLK) {
+    for (var r = 0u; r < 4u; r++) {
+      for (var s = 0u; s < 4u; s++) {
+        let i = 4u * bi + r;
+        let j = 4u * bj + s;
+        if (j <= i && i < rows) {
+          let decay = exp(gam[i] - gam[j]);
+          scratch[p_base + tri(i, j)] = qk[r][s] * decay;
+          tri_mem[tri(i, j)] = select(-bet[i] * kk[r][s] * decay, 1.0, i == j);
+        }
+      }
     }
   }
   if (lid < rows) { scratch[gamma_index(t0 + lid, h)] = gam[lid]; }
   workgroupBarrier();
 
-  // T = (I + A)⁻¹ row by row: T[i][j] = −Σ_{m=j}^{i−1} A[i][m]·T[m][j], with T[j][j] = 1 stored.
-  // Padding rows keep A = 0, so their T rows stay the identity.
-  for (var i = 1u; i < rows; i++) {
-    var acc = 0.0;
-    if (lid < i) {
-      for (var m = lid; m < i; m++) { acc += tiles[tri(i, m)] * tiles[tri(m, lid)]; }
+  // T = (I + A)⁻¹ by column sweep: for j = 1.., X[i][c] += X[i][j]·X[j][c] (i > j > c), starting
+  // from X = I − A. Step j reads column j and row j and writes neither. Padding rows stay e_i.
+  for (var j = 1u; j + 1u < rows; j++) {
+    for (var x = lid; x < (rows - 1u - j) * j; x += WG) {
+      let i = j + 1u + x / j;
+      let cc = x % j;
+      tri_mem[tri(i, cc)] += tri_mem[tri(i, j)] * tri_mem[tri(j, cc)];
     }
-    workgroupBarrier();
-    if (lid < i) { tiles[tri(i, lid)] = -acc; }
     workgroupBarrier();
   }
 
   // U = T diag(β) V (which = 0) and W = T diag(β e^γ) K (which = 1).
   for (var which = 0u; which < 2u; which++) {
-    let dim = select(DV, DK, which == 1u);
-    let cw = select(CW_V, CW_K, which == 1u);
-    let rg = WG / cw;
-    let r0 = lid / cw;
-    for (var col0 = 0u; col0 < dim; col0 += cw) {
-      let col = col0 + lid % cw;
-      let live = r0 < rg && col < dim;
-      // Explicit zero: a loop-local `var x: T;` is not re-zeroed per iteration on every implementation.
-      var acc = array<f32, MR>();
-      for (var j = 0u; j < rows; j++) {
-        var x = 0.0;
-        if (live) {
-          if (which == 0u) { x = bet[j] * v[v_index(t0 + j, h, col)]; }
-          else { x = bet[j] * exp(gam[j]) * k[qk_index(t0 + j, h, col)]; }
-        }
-        for (var m = 0u; m < MR; m++) {
-          let i = r0 + m * rg;
-          if (i < L && j <= i) { acc[m] += tiles[tri(i, j)] * x; }
-        }
+    let quads = select(DV, DK, which == 1u) / 4u;
+    let rg = WG / quads;
+    let r0 = lid / quads;
+    let col4 = lid % quads;
+    let live = r0 < rg;
+    var acc = array<vec4f, MR>();  // explicit zero: see gdn_chunked_common.wgsl
+    for (var j = 0u; j < rows; j++) {
+      var x = vec4f(0.0);
+      if (live) {
+        if (which == 0u) { x = bet[j] * v[v_index(t0 + j, h, 0u) / 4u + col4]; }
+        else { x = bet[j] * exp(gam[j]) * k[qk_index(t0 + j, h, 0u) / 4u + col4]; }
       }
       for (var m = 0u; m < MR; m++) {
         let i = r0 + m * rg;
-        if (live && i < rows) {
-          if (which == 0u) { scratch[p.off_u + v_index(t0 + i, h, col)] = acc[m]; }
-          else { scratch[w_index(t0 + i, h, col)] = acc[m]; }
-        }
+        if (i < L && j <= i) { acc[m] += tri_mem[tri(i, j)] * x; }
+      }
+    }
+    for (var m = 0u; m < MR; m++) {
+      let i = r0 + m * rg;
+      if (live && i < rows) {
+        var dst = w_index(t0 + i, h, 4u * col4);
+        if (which == 0u) { dst = p.off_u + v_index(t0 + i, h, 4u * col4); }
+        for (var e = 0u; e < 4u; e++) { scratch[dst + e] = acc[m][e]; }
       }
     }
   }

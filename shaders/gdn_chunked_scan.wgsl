@@ -4,56 +4,82 @@
 //   sc[c] ← S                                   (chunk-start state, for the output stage)
 //   V'   = U − W S                              (written over U in the scratch)
 //   S    ← e^(γ_last) S + (diag(e^(γ_last − γ)) K)ᵀ V'
-// The final S is written back to the state buffer (carried to the next call).
+// Threads hold vec4 column quads; W and K rows are read straight from memory (each element is
+// used by the BV/4 threads of its row, so L1 serves the repeats). Narrow blocks (BV ≤ 8) give
+// DV/BV · Hv workgroups. The final S is written back to the state buffer (carried to the next call).
 #include "gdn_chunked_common"
 
 const WG: u32 = 128u;
-const BV: u32 = {{COL_BLOCK}}u;
+const BQ: u32 = {{COL_BLOCK}}u / 4u;  // column quads per block
+const RG: u32 = WG / BQ;              // thread rows: V' rows r + m·RG, state rows r + m·RG
+const MV: u32 = (L + RG - 1u) / RG;
+const MA: u32 = (DK + RG - 1u) / RG;
 
-@group(0) @binding(1) var<storage, read> k: array<f32>;  // [T, Hk, DK]
-@group(0) @binding(2) var<storage, read_write> scratch: array<f32>;
-@group(0) @binding(3) var<storage, read_write> state: array<f32>;  // [Hv, DK, DV]
+@group(0) @binding(1) var<storage, read> k: array<vec4f>;  // [T, Hk, DK]
+@group(0) @binding(2) var<storage, read_write> scratch: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> state: array<vec4f>;  // [Hv, DK, DV]
 
-var<workgroup> s_blk: array<f32, DK * BV>;
-var<workgroup> v_new: array<f32, L * BV>;
+var<workgroup> s_blk: array<vec4f, DK * BQ>;
+var<workgroup> v_new: array<vec4f, L * BQ>;
 var<workgroup> k_decay: array<f32, L>;  // e^(γ_last − γ_i)
-var<workgroup> chunk_decay: f32;        // e^(γ_last)
+
+fn gamma(t: u32, h: u32) -> f32 {
+  let i = gamma_index(t, h);
+  return scratch[i / 4u][i % 4u];
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let j0 = wg.x * BV;
+  let j0 = wg.x * BQ * 4u;
   let h = wg.y;
-  for (var x = lid; x < DK * BV; x += WG) { s_blk[x] = state[(h * DK + x / BV) * DV + j0 + x % BV]; }
+  let quad = lid % BQ;
+  let r = lid / BQ;
+  for (var x = lid; x < DK * BQ; x += WG) { s_blk[x] = state[((h * DK + x / BQ) * DV + j0) / 4u + x % BQ]; }
   let chunks = (p.tokens + L - 1u) / L;
   for (var c = 0u; c < chunks; c++) {
     let t0 = c * L;
     let rows = min(L, p.tokens - t0);
+    let last = gamma(t0 + rows - 1u, h);
     workgroupBarrier();
-    for (var x = lid; x < DK * BV; x += WG) { scratch[sc_index(c, h, x / BV, j0 + x % BV)] = s_blk[x]; }
-    if (lid < rows) {
-      let last = scratch[gamma_index(t0 + rows - 1u, h)];
-      k_decay[lid] = exp(last - scratch[gamma_index(t0 + lid, h)]);
-      if (lid == 0u) { chunk_decay = exp(last); }
-    }
-    // V' = U − W S for the block's columns.
-    for (var x = lid; x < rows * BV; x += WG) {
-      let i = x / BV;
-      let jj = x % BV;
-      let u = p.off_u + v_index(t0 + i, h, j0 + jj);
-      var acc = scratch[u];
-      for (var a = 0u; a < DK; a++) { acc -= scratch[w_index(t0 + i, h, a)] * s_blk[a * BV + jj]; }
-      v_new[x] = acc;
-      scratch[u] = acc;
+    for (var x = lid; x < DK * BQ; x += WG) { scratch[sc_index(c, h, x / BQ, j0) / 4u + x % BQ] = s_blk[x]; }
+    if (lid < rows) { k_decay[lid] = exp(last - gamma(t0 + lid, h)); }
+
+    // V' = U − W S for rows r + m·RG.
+    for (var m = 0u; m < MV; m++) {
+      let i = r + m * RG;
+      if (i < rows) {
+        let u = (p.off_u + v_index(t0 + i, h, j0)) / 4u + quad;
+        let w_row = w_index(t0 + i, h, 0u) / 4u;
+        var acc = scratch[u];
+        for (var a4 = 0u; a4 < DK / 4u; a4++) {
+          let w = scratch[w_row + a4];
+          for (var e = 0u; e < 4u; e++) { acc -= w[e] * s_blk[(4u * a4 + e) * BQ + quad]; }
+        }
+        v_new[i * BQ + quad] = acc;
+        scratch[u] = acc;
+      } else if (i < L) {
+        v_new[i * BQ + quad] = vec4f(0.0);
+      }
     }
     workgroupBarrier();
-    for (var x = lid; x < DK * BV; x += WG) {
-      let a = x / BV;
-      let jj = x % BV;
-      var acc = chunk_decay * s_blk[x];
-      for (var i = 0u; i < rows; i++) { acc += k_decay[i] * k[qk_index(t0 + i, h, a)] * v_new[i * BV + jj]; }
-      s_blk[x] = acc;
+
+    // S ← e^(γ_last) S + Σ_i e^(γ_last − γ_i) k_i v'_iᵀ for state rows r + m·RG.
+    var s_new = array<vec4f, MA>();  // explicit zero: see gdn_chunked_common.wgsl
+    for (var m = 0u; m < MA; m++) {
+      let a = min(r + m * RG, DK - 1u);
+      var acc = exp(last) * s_blk[a * BQ + quad];
+      for (var i = 0u; i < rows; i++) {
+        let kv = k[qk_index(t0 + i, h, a) / 4u][a % 4u];
+        acc += (k_decay[i] * kv) * v_new[i * BQ + quad];
+      }
+      s_new[m] = acc;
+    }
+    workgroupBarrier();
+    for (var m = 0u; m < MA; m++) {
+      let a = r + m * RG;
+      if (a < DK) { s_blk[a * BQ + quad] = s_new[m]; }
     }
   }
   workgroupBarrier();
-  for (var x = lid; x < DK * BV; x += WG) { state[(h * DK + x / BV) * DV + j0 + x % BV] = s_blk[x]; }
+  for (var x = lid; x < DK * BQ; x += WG) { state[((h * DK + x / BQ) * DV + j0) / 4u + x % BQ] = s_blk[x]; }
 }

@@ -26,15 +26,16 @@ const LAYOUT = [
   ['offSc', 'u32'],
 ] as const;
 
-/** Element offsets of the scratch regions (see shaders/gdn_chunked_common.wgsl) and the total bytes. */
+/** Element offsets of the scratch regions (see shaders/gdn_chunked_common.wgsl), each 4-aligned, and the total bytes. */
 function scratchLayout(s: GdnChunkedShape) {
   const L = s.chunk ?? 64;
   const chunks = Math.ceil(s.maxTokens / L);
+  const align4 = (n: number): number => Math.ceil(n / 4) * 4;
   const offU = 0;
-  const offW = offU + s.maxTokens * s.valueHeads * s.valueDim;
-  const offGamma = offW + s.maxTokens * s.valueHeads * s.keyDim;
-  const offP = offGamma + s.maxTokens * s.valueHeads;
-  const offSc = offP + chunks * s.valueHeads * ((L * (L + 1)) / 2);
+  const offW = align4(offU + s.maxTokens * s.valueHeads * s.valueDim);
+  const offGamma = align4(offW + s.maxTokens * s.valueHeads * s.keyDim);
+  const offP = align4(offGamma + s.maxTokens * s.valueHeads);
+  const offSc = align4(offP + chunks * s.valueHeads * ((L * (L + 1)) / 2));
   const end = offSc + chunks * s.valueHeads * s.keyDim * s.valueDim;
   return { offU, offW, offGamma, offP, offSc, bytes: end * 4 };
 }
@@ -44,29 +45,30 @@ export function gdnChunkedScratchBytes(shape: GdnChunkedShape): number {
   return scratchLayout(shape).bytes;
 }
 
-/** Largest of 16, 8, 4 dividing n (tile widths over the head dims). */
-const tileFor = (n: number): number => [16, 8, 4].find((t) => n % t === 0)!;
+/** Largest of 16, 8, 4 dividing n and at most `max`. */
+const tileFor = (n: number, max = 16): number => [16, 8, 4].find((t) => n % t === 0 && t <= max) ?? 4;
 
-/** Workgroup memory each stage declares (bytes), to check against the device limit. */
-function workgroupBytes(L: number, dk: number, keyTile: number, colBlock: number): Record<string, number> {
+/** The scan's state column block (≤ 8 columns: more workgroups) and the workgroup bytes each stage declares. */
+function plan(L: number, dk: number, dv: number) {
+  const colBlock = tileFor(dv, 8);
   const ntri = (L * (L + 1)) / 2;
-  return {
-    intra: 4 * (Math.max(2 * L * keyTile, ntri) + 2 * L),
-    scan: 4 * (dk * colBlock + L * colBlock + L + 1),
-    output: 4 * (ntri + L * keyTile + L),
+  const bytes = {
+    intra: 4 * (ntri + 2 * L),
+    scan: 4 * (dk * colBlock + L * colBlock + L),
+    output: 4 * (ntri + L),
   };
+  return { colBlock, bytes };
 }
 
 export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShape) {
   const name = 'gdn chunked';
   checkGdnDims(name, shape);
   const L = shape.chunk ?? 64;
-  requireThat(name, Number.isInteger(L) && L >= 4 && L <= 128, `chunk must be an integer in 4..128, got ${L}`);
+  requireThat(name, Number.isInteger(L) && L % 4 === 0 && L >= 4 && L <= 64, `chunk must be a multiple of 4 in 4..64, got ${L}`);
   const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = shape;
-  const keyTile = tileFor(keyDim);
-  const colBlock = tileFor(valueDim);
+  const tiles = plan(L, keyDim, valueDim);
   const limit = ctx.gpu.limits.maxComputeWorkgroupStorageSize;
-  for (const [stage, bytes] of Object.entries(workgroupBytes(L, keyDim, keyTile, colBlock))) {
+  for (const [stage, bytes] of Object.entries(tiles.bytes)) {
     requireThat(name, bytes <= limit, `the ${stage} stage needs ${bytes} bytes of workgroup memory with chunk ${L}, dk ${keyDim}; the device allows ${limit} (use a smaller chunk)`);
   }
   const layout = scratchLayout(shape);
@@ -74,9 +76,9 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
     `scratch of ${layout.bytes} bytes for maxTokens ${maxTokens} exceeds maxStorageBufferBindingSize (${ctx.gpu.limits.maxStorageBufferBindingSize}); use a smaller maxTokens`);
   const dims = { CHUNK: L, KEY_DIM: keyDim, VALUE_DIM: valueDim };
   const [intra, scan, output] = await Promise.all([
-    ctx.pipelines.get({ shader: 'gdn_chunked_intra', defines: { ...dims, KEY_TILE: keyTile } }),
-    ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: colBlock } }),
-    ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: { ...dims, KEY_TILE: keyTile } }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_intra', defines: dims }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: tiles.colBlock } }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: dims }),
   ]);
   const scratch = ctx.allocator.create({ label: 'gdn chunked scratch', category: 'activations', size: layout.bytes, usage: GPUBufferUsage.STORAGE });
   const bytes = gdnActivationBytes(shape);
@@ -104,7 +106,7 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
       const stages = [
         pass('intra', intra, [b.q, b.k, b.v, b.beta, b.g, scratch]),
         pass('scan', scan, [b.k, scratch, b.state]),
-        pass('output', output, [b.q, scratch, b.out]),
+        pass('output', output, [b.q, scratch, scratch, b.out]),
       ] as const;
       return {
         dispatches: [...stages],
@@ -113,7 +115,7 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
           params.set({ tokens });
           const chunks = Math.ceil(tokens / L);
           stages[0].workgroups = [chunks, valueHeads, chunks > 0 ? 1 : 0];
-          stages[1].workgroups = [valueDim / colBlock, valueHeads, chunks > 0 ? 1 : 0];
+          stages[1].workgroups = [valueDim / tiles.colBlock, valueHeads, chunks > 0 ? 1 : 0];
           stages[2].workgroups = [chunks, valueHeads, chunks > 0 ? 1 : 0];
         },
       };
