@@ -31,36 +31,26 @@ describe.each(GPU_VARIANTS)('rmsnorm ($name)', (variant) => {
           h: uploadStorage(ctx, x, 'x'),
           y: createStorage(ctx, x.byteLength, 'y'),
         };
-        submitDispatches(ctx, [kernel.bind(bufs)]);
+        submitDispatches(ctx, kernel.bind(bufs).dispatches);
         expectClose(await readF32(ctx, bufs.y), rmsNorm(x, w, n, 1e-6, unitOffset), 1e-6, 1e-5, 'y');
         Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
       });
     }
   }
 
-  it('fused residual add: h ← h + delta, y = norm(h); partial rows via setRows', async ({ skip }) => {
+  it('runs fewer rows than bound via setRows, leaving the rest untouched', async ({ skip }) => {
     if (!(await variantAvailable(variant))) skip();
     const ctx = await gpuContext(variant);
     const n = 320;
-    const rows = 4;
     const rnd = new Random(7);
-    const h = rnd.normals(n * rows);
-    const delta = rnd.normals(n * rows);
+    const h = rnd.normals(n * 4);
     const w = rnd.normals(n, 0.1);
-    const kernel = await createRmsNorm(ctx, { n, rows, eps: 1e-6, unitOffset: true, addResidual: true });
-    const bufs = {
-      w: uploadStorage(ctx, w, 'w'),
-      h: uploadStorage(ctx, h, 'h'),
-      delta: uploadStorage(ctx, delta, 'delta'),
-      y: createStorage(ctx, h.byteLength, 'y'),
-    };
-    const dispatch = kernel.bind(bufs);
-    dispatch.setRows(3); // the 4th row must stay untouched
-    submitDispatches(ctx, [dispatch]);
-    const sum = h.map((v, i) => (i < 3 * n ? v + delta[i]! : v));
-    const yWant = rmsNorm(sum.subarray(0, 3 * n), w, n, 1e-6, true);
-    expectClose(await readF32(ctx, bufs.h), sum, 1e-6, 1e-6, 'h');
-    expectClose(await readF32(ctx, bufs.y, 3 * n), yWant, 1e-6, 1e-5, 'y');
+    const kernel = await createRmsNorm(ctx, { n, rows: 4, eps: 1e-6, unitOffset: true });
+    const bufs = { w: uploadStorage(ctx, w, 'w'), h: uploadStorage(ctx, h, 'h'), y: createStorage(ctx, h.byteLength, 'y') };
+    const bound = kernel.bind(bufs);
+    bound.setRows(3);
+    submitDispatches(ctx, bound.dispatches);
+    expectClose(await readF32(ctx, bufs.y, 3 * n), rmsNorm(h.subarray(0, 3 * n), w, n, 1e-6, true), 1e-6, 1e-5, 'y');
     expectClose(await readF32(ctx, bufs.y, n, 3 * n), new Float32Array(n), 0, 0, 'untouched row');
     Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
   });

@@ -1,8 +1,6 @@
 // RMSNorm over rows of length n (architecture §2), one workgroup per row.
 //   zero-centred (UNIT_OFFSET): y = x · rsqrt(mean(x²) + eps) · (1 + w)   input/post-attn/final/q/k norms
 //   plain weight:               y = x · rsqrt(mean(x²) + eps) · w         GDN gated norm (before the gate)
-// ADD_RESIDUAL first folds the sub-layer output into the residual stream in place:
-//   h ← h + x, then y = norm(h).
 // GATED (GDN output, §2 gated RMSNorm, norm before gate): plain weight, then y ← y · silu(z), where
 //   row r is head r % heads of token r / heads and z is read from the fused projection at
 //   z[t·z_stride + z_offset + head·n + i].
@@ -32,10 +30,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> z: array<f32>;
 @group(0) @binding(3) var<storage, read> h: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-#elif ADD_RESIDUAL
-@group(0) @binding(2) var<storage, read> delta: array<f32>;
-@group(0) @binding(3) var<storage, read_write> h: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 #else
 @group(0) @binding(2) var<storage, read> h: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
@@ -58,12 +52,7 @@ fn main(
   let base = row * p.n;
   var ss = 0.0;
   for (var i = lid; i < p.n; i += WG) {
-#if ADD_RESIDUAL
-    let v = h[base + i] + delta[base + i];
-    h[base + i] = v;
-#else
     let v = h[base + i];
-#endif
     ss += v * v;
   }
   let inv_rms = inverseSqrt(workgroup_sum(ss, lid, sg_size) / f32(p.n) + p.eps);

@@ -26,7 +26,7 @@ async function run(): Promise<SmokeResult> {
   const w = rnd.normals(n, 0.3);
   const kernel = await createRmsNorm(ctx, { n, rows, eps: 1e-6, unitOffset: true });
   const y = createStorage(ctx, x.byteLength, 'y');
-  submitDispatches(ctx, [kernel.bind({ w: uploadStorage(ctx, w, 'w'), h: uploadStorage(ctx, x, 'x'), y })]);
+  submitDispatches(ctx, kernel.bind({ w: uploadStorage(ctx, w, 'w'), h: uploadStorage(ctx, x, 'x'), y }).dispatches);
   const got = await readF32(ctx, y);
   const want = rmsNorm(x, w, n, 1e-6, true);
   const maxError = got.reduce((m, g, i) => Math.max(m, Math.abs(g - want[i]!)), 0);

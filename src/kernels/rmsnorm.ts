@@ -1,6 +1,7 @@
 /**
- * RMSNorm family (shaders/rmsnorm.wgsl): zero-centred or plain weight, optionally fused with the
- * residual add; and the GDN gated norm (plain weight × silu(z)).
+ * RMSNorm family (shaders/rmsnorm.wgsl): zero-centred or plain weight, and the GDN gated norm
+ * (plain weight × silu(z)). The residual adds of the decoder are fused into the output
+ * projections instead (linear.ts, 'add' epilogue).
  */
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { requireBufferBytes, requirePositiveInts, requireTokens } from './checks.js';
@@ -13,8 +14,6 @@ export interface RmsNormShape {
   eps: number;
   /** (1 + w) scaling (every Qwen3.5 norm except the GDN gated norm, which uses plain w). */
   unitOffset: boolean;
-  /** h ← h + delta before normalising h. */
-  addResidual?: boolean;
 }
 
 const LAYOUT = [
@@ -26,10 +25,8 @@ const LAYOUT = [
 export interface RmsNormBuffers {
   /** Weight, n f32. */
   w: BufferArg;
-  /** Input rows (or the residual stream, updated in place, when addResidual). */
+  /** Input rows. */
   h: BufferArg;
-  /** Sub-layer output added to h (addResidual only). */
-  delta?: BufferArg;
   /** Normalised output rows. */
   y: BufferArg;
 }
@@ -38,28 +35,29 @@ export async function createRmsNorm(ctx: KernelContext, shape: RmsNormShape) {
   if (!(shape.n > 0 && shape.rows > 0)) throw new RangeError(`rmsnorm: invalid shape n=${shape.n} rows=${shape.rows}`);
   const pipeline = await ctx.pipelines.get({
     shader: 'rmsnorm',
-    defines: { UNIT_OFFSET: shape.unitOffset, ADD_RESIDUAL: !!shape.addResidual },
+    defines: { UNIT_OFFSET: shape.unitOffset },
   });
   return {
     shape,
     /** Binds buffers sized for shape.rows rows; setRows() later runs fewer (a partial prefill chunk). */
-    bind(b: RmsNormBuffers, label = 'rmsnorm'): Dispatch & { setRows(rows: number): void } {
+    bind(b: RmsNormBuffers, label = 'rmsnorm'): { dispatches: Dispatch[]; setRows(rows: number): void } {
+      requireBufferBytes('rmsnorm', { w: [b.w, shape.n * 4], h: [b.h, shape.rows * shape.n * 4], y: [b.y, shape.rows * shape.n * 4] });
       const params = ctx.uniforms.alloc(LAYOUT, { n: shape.n, rows: shape.rows, eps: shape.eps });
-      if (shape.addResidual && !b.delta) throw new TypeError('rmsnorm: addResidual needs a delta buffer');
-      const resources = shape.addResidual ? [params.binding, b.w, b.delta!, b.h, b.y] : [params.binding, b.w, b.h, b.y];
       const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
-      const dispatch = {
+      const dispatch: Dispatch = {
         label,
         pipeline,
-        bindGroup: bindBuffers(ctx, pipeline, label, resources),
+        bindGroup: bindBuffers(ctx, pipeline, label, [params.binding, b.w, b.h, b.y]),
         workgroups: gridFor(shape.rows, maxGrid),
+      };
+      return {
+        dispatches: [dispatch],
         setRows(rows: number): void {
-          if (!(rows >= 0 && rows <= shape.rows)) throw new RangeError(`rmsnorm: ${rows} rows outside 0..${shape.rows}`);
+          requireTokens('rmsnorm', rows, shape.rows);
           params.set({ rows });
-          dispatch.workgroups = gridFor(rows, maxGrid);
+          dispatch.workgroups = rows > 0 ? gridFor(rows, maxGrid) : [0, 0, 0];
         },
       };
-      return dispatch;
     },
   };
 }

@@ -97,7 +97,8 @@ export async function buildForwardGraphs(
     const key = `${w.format}|${w.rows}|${w.cols}|${epilogue}|${tokens}`;
     if (!linearBuilders.has(key)) linearBuilders.set(key, createLinear(ctx, { format: w.format, rows: w.rows, cols: w.cols, tokens, epilogue }));
     const bound = (await linearBuilders.get(key)!).bind({ w, x: a(x), y: a(y) }, label);
-    return computeNode(label, bound, byTokens(bound));
+    // A single-row linear (the LM head) keeps its one token whatever the call shape.
+    return computeNode(label, bound, tokens === 1 ? undefined : byTokens(bound));
   };
   const norm = (label: string, w: GPUBuffer): ComputeNode => {
     const bound = k.norm.bind({ w, h: a('hidden'), y: a('normed') }, label);

@@ -176,8 +176,10 @@ export async function loadGpuWeights(
     const writer = new MatrixWriter(ctx, matrix, progress);
     for (const source of m.sources) {
       const r = recipe(source.path);
-      if (r.shape[0] !== source.rows || r.shape.slice(1).reduce((a, b) => a * b, 1) !== m.cols) {
-        throw new ModelFormatError(`${r.path}: expected [${source.rows}, ${m.cols}] for ${m.key}, the recipe gives [${r.shape.join(', ')}]`);
+      // Stacked experts [E, n, cols] are rows of a [E·n, cols] matrix.
+      const cols = r.shape[r.shape.length - 1];
+      if (cols !== m.cols || r.shape.reduce((a, b) => a * b, 1) !== source.rows * m.cols) {
+        throw new ModelFormatError(`${r.path}: expected ${source.rows} rows of ${m.cols} for ${m.key}, the recipe gives [${r.shape.join(', ')}]`);
       }
       if (isPlainCopy(r)) await streamRows(dir, r, m.cols, writer.blockRows, (v) => writer.push(v), options.signal);
       else await writer.push(await materialize(r, read));
@@ -227,7 +229,7 @@ async function streamRows(
   const src = recipe.sources[0]!;
   const entry = dir.tensors.get(src.name)!;
   const file = dir.files.get(entry.file)!;
-  const rows = recipe.shape[0]!;
+  const rows = recipe.shape.reduce((a, b) => a * b, 1) / cols;
   const rowBytes = entry.info.byteLength / rows;
   for (let r = 0; r < rows; r += blockRows) {
     const n = Math.min(blockRows, rows - r);
