@@ -4,9 +4,9 @@
  * `ensureDefaultModel()` creates models/tiny-dense on first use.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeFolderAtomically, type WriteFile } from '../io/folder-writer.js';
 import type { Qwen35Config } from './config.js';
 import { hybridLayerTypes } from './presets.js';
 import { writeSyntheticCheckpoint } from './synthetic.js';
@@ -84,24 +84,6 @@ export const PRESET_SHARD_BYTES = 2 * 1024 ** 3;
 
 export const MODELS_DIR = resolve(fileURLToPath(new URL('../../models', import.meta.url)));
 
-/** Sequential `write(file, chunk)` into a folder, keeping the current file open. */
-function folderSink(dir: string) {
-  let current: { name: string; fh: FileHandle } | undefined;
-  return {
-    async write(file: string, chunk: Uint8Array): Promise<void> {
-      if (current?.name !== file) {
-        await current?.fh.close();
-        current = { name: file, fh: await open(join(dir, file), 'wx') };
-      }
-      await current.fh.write(chunk);
-    },
-    async close(): Promise<void> {
-      await current?.fh.close();
-      current = undefined;
-    },
-  };
-}
-
 export interface GenerateOptions {
   seed?: number;
   maxShardBytes?: number;
@@ -118,23 +100,12 @@ const isComplete = (dir: string): boolean => existsSync(join(dir, 'config.json')
  */
 export async function generateCheckpoint(config: Qwen35Config, dir: string, opts: GenerateOptions = {}): Promise<boolean> {
   if (isComplete(dir) && !opts.force) return false;
-  await mkdir(dirname(dir), { recursive: true });
-  const tmp = await mkdtemp(join(dirname(dir), `.${basename(dir)}.tmp-`));
-  await chmod(tmp, 0o755); // mkdtemp creates it private; the checkpoint is an ordinary folder
-  const sink = folderSink(tmp);
-  try {
-    await writeSyntheticCheckpoint(config, { seed: opts.seed ?? 0, maxShardBytes: opts.maxShardBytes ?? TINY_SHARD_BYTES }, (f, c) => sink.write(f, c));
-    await sink.close();
-    if (opts.force) await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir).catch(async (e: NodeJS.ErrnoException) => {
-      // Someone else finished the same checkpoint first: keep theirs.
-      if (!isComplete(dir) || !['ENOTEMPTY', 'EEXIST'].includes(e.code ?? '')) throw e;
-    });
-    return true;
-  } finally {
-    await sink.close().catch(() => undefined);
-    await rm(tmp, { recursive: true, force: true });
-  }
+  const fill = (write: WriteFile) => writeSyntheticCheckpoint(config, { seed: opts.seed ?? 0, maxShardBytes: opts.maxShardBytes ?? TINY_SHARD_BYTES }, write);
+  await writeFolderAtomically(dir, fill, { replace: opts.force ?? false }).catch((e: NodeJS.ErrnoException) => {
+    // Someone else finished the same checkpoint first: keep theirs.
+    if (!isComplete(dir) || !['ENOTEMPTY', 'EEXIST'].includes(e.code ?? '')) throw e;
+  });
+  return true;
 }
 
 /** models/tiny-dense, generated (seed 0) on first use; idempotent and safe against concurrent callers. */

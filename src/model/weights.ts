@@ -159,11 +159,14 @@ export async function mapWeights<T, U>(w: ModelWeights<T>, f: (t: T, path: strin
   return { embed, finalNorm, ...(w.lmHead !== undefined ? { lmHead: await f(w.lmHead, 'lmHead') } : {}), layers };
 }
 
-/** Multiplies an FP8 matrix [rows, cols] by its per-block factors scaleInv [⌈rows/128⌉, ⌈cols/128⌉], in place. */
-export function dequantizeBlocks(values: Float32Array, scaleInv: Float32Array, rows: number, cols: number): void {
+/**
+ * Multiplies `rows` rows of an FP8 matrix (starting at matrix row `rowStart`) by their per-block
+ * factors scaleInv [⌈matrixRows/128⌉, ⌈cols/128⌉], in place.
+ */
+export function dequantizeBlocks(values: Float32Array, scaleInv: Float32Array, rows: number, cols: number, rowStart = 0): void {
   const blockCols = Math.ceil(cols / FP8_BLOCK);
   for (let r = 0; r < rows; r++) {
-    const srow = Math.floor(r / FP8_BLOCK) * blockCols;
+    const srow = Math.floor((rowStart + r) / FP8_BLOCK) * blockCols;
     for (let c = 0; c < cols; c++) values[r * cols + c]! *= scaleInv[srow + Math.floor(c / FP8_BLOCK)]!;
   }
 }
