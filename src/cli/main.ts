@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'make-tiny': async () => (await import('./make-tiny.js')).command,
   cache: async () => (await import('./cache.js')).command,
   serve: async () => (await import('./serve.js')).command,
+  convert: async () => (await import('./convert.js')).command,
 };
 
 function usage(): string {
