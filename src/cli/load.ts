@@ -10,7 +10,7 @@ import type { WeightFormatSpec } from '../runtime/gpu-weight-plan.js';
 export const MODEL_OPTIONS = {
   model: { type: 'string', short: 'm' },
   revision: { type: 'string' },
-  format: { type: 'string', default: 'q4' },
+  format: { type: 'string' },
   context: { type: 'string' },
   'prefill-chunk': { type: 'string' },
   'kv-format': { type: 'string' },
@@ -19,7 +19,7 @@ export const MODEL_OPTIONS = {
 export const MODEL_USAGE = `model options:
   --model, -m <dir|url|owner/name>   checkpoint (default: the embedded tiny model, generated on first use)
   --revision <rev>                   hub revision (default main); the token comes from HF_TOKEN
-  --format <f32|f16|bf16|q8|q4>      weight format on the GPU (default q4)
+  --format <f32|f16|bf16|q8|q4>      weight format on the GPU (default q4; a converted checkpoint: its own)
   --context <n>                      context length (default min(4096, model maximum))
   --prefill-chunk <n>                tokens per prefill call (default 128)
   --kv-format <f16|f32>              KV cache element format (default f16)`;

@@ -213,7 +213,8 @@ export async function loadGpuWeights(
   }
 }
 
-function allocate(ctx: KernelContext, label: string, bytes: number): GPUBuffer {
+/** A weight buffer (also used by the packed loader, packed-weights.ts). */
+export function allocate(ctx: KernelContext, label: string, bytes: number): GPUBuffer {
   return ctx.allocator.create({ label, category: 'weights', size: bytes, usage: storageUsage() });
 }
 
@@ -238,7 +239,8 @@ async function streamRows(
   }
 }
 
-function assemble(m: Map<string, GpuMatrix>, v: Map<string, GPUBuffer>, plan: WeightPlan, layers: number): GpuWeights {
+/** The GpuWeights structure from the uploaded matrices and vectors by key (also used by packed-weights.ts). */
+export function assemble(m: Map<string, GpuMatrix>, v: Map<string, GPUBuffer>, plan: WeightPlan, layers: number): GpuWeights {
   const mat = (k: string): GpuMatrix => m.get(k)!;
   const vec = (k: string): GPUBuffer => v.get(k)!;
   const out: GpuWeights = { embed: mat('embed'), lmHead: mat(plan.lmHeadKey), finalNorm: vec('finalNorm'), layers: [] };

@@ -5,6 +5,7 @@
  */
 import { ConfigError, ModelFormatError } from '../errors.js';
 import type { ProgressCallback, CheckpointSource } from '../io/source.js';
+import { openPackedCheckpoint, PACKED_MANIFEST } from '../io/packed-manifest.js';
 import { openTensorDirectory } from '../io/tensor-directory.js';
 import { parseConfig, type Qwen35Config } from '../model/config.js';
 import { planWeights } from '../model/weight-plan.js';
@@ -12,6 +13,7 @@ import { ChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOpti
 import { createCompletions, type Completions } from './completions.js';
 import { Generator, type GenerationChunk, type GenerationResult } from './generate.js';
 import { loadGpuWeights } from './gpu-weights.js';
+import { loadPackedWeights } from './packed-weights.js';
 import { predictSessionMemory, type MemoryComparison } from './memory-report.js';
 import type { GenerateOptions } from './options.js';
 import { Session, type SessionOptions } from './session.js';
@@ -70,15 +72,26 @@ export class Qwen35Model {
     return this.source.description;
   }
 
-  /** Loads config, tokenizer and weights from a checkpoint source onto the GPU. */
+  /**
+   * Loads config, tokenizer and weights from a checkpoint source onto the GPU. A checkpoint
+   * converted by `qwen35 convert` (it has qwen35-packed.json) loads in its stored formats:
+   * `weightFormat` may be omitted, and any other format than the stored one is an InvalidArgumentError.
+   */
   static async load(source: CheckpointSource, options: LoadModelOptions = {}): Promise<Qwen35Model> {
     const config = await readModelConfig(source);
     const tokenizer = await TextTokenizer.load(source);
+    const loadOptions = { onProgress: options.onProgress, signal: options.signal };
+    if (await source.has(PACKED_MANIFEST)) {
+      // Converted by `qwen35 convert`: the stored formats are used and rows are uploaded as stored.
+      const packed = await openPackedCheckpoint(source, config, options.weightFormat);
+      const session = await Session.create(config, { ...options, weightFormat: packed.formats }, (ctx, plan) =>
+        loadPackedWeights(ctx, plan, packed, loadOptions),
+      );
+      return new Qwen35Model(source, config, tokenizer, session);
+    }
     const dir = await openTensorDirectory(source);
     const recipes = planWeights(config, dir);
-    const session = await Session.create(config, options, (ctx, plan) =>
-      loadGpuWeights(ctx, plan, recipes, dir, { onProgress: options.onProgress, signal: options.signal }),
-    );
+    const session = await Session.create(config, options, (ctx, plan) => loadGpuWeights(ctx, plan, recipes, dir, loadOptions));
     return new Qwen35Model(source, config, tokenizer, session);
   }
 
