@@ -1,0 +1,149 @@
+/**
+ * Micro-benchmarks of the mixer kernels (not tests):
+ *   benchGdnPrefill       chunked vs token-sequential GDN prefill (recurrent kernel over T tokens)
+ *                         at the 0.8B shape (Hk = Hv = 16, dk = dv = 128), T = 512 by default;
+ *   benchAttentionDecode  one decode step of gated attention (split + combine) vs context length.
+ * GPU time comes from timestamp queries around one compute pass holding `reps` repetitions when the
+ * device has them, else from wall-clock time to queue completion. SwiftShader numbers are CPU numbers:
+ * quote them as ratios only.
+ */
+import { describeGpu } from '../gpu/device.js';
+import { createStorage, encodeDispatches, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
+import { createAttention, decodeSplits, kvCacheBytes, type KvFormat } from '../kernels/attention.js';
+import { createGdnChunked, createGdnRecurrent, type GdnDimsShape } from '../kernels/gdn.js';
+import { gdnGates, l2Normalize, type GdnDims } from '../model/ops.js';
+import { Random } from '../model/random.js';
+
+/** Mean GPU milliseconds of one run of `dispatches`, over `reps` runs in one compute pass (after one warm-up pass). */
+export async function timeDispatches(ctx: KernelContext, dispatches: readonly Dispatch[], reps: number): Promise<number> {
+  const { device } = ctx;
+  ctx.uniforms.flush();
+  const run = async (timestamps?: GPUComputePassTimestampWrites): Promise<void> => {
+    const encoder = device.createCommandEncoder({ label: 'bench' });
+    const pass = encoder.beginComputePass({ label: 'bench', ...(timestamps ? { timestampWrites: timestamps } : {}) });
+    for (let r = 0; r < reps; r++) encodeDispatches(pass, dispatches);
+    pass.end();
+    if (timestamps) {
+      encoder.resolveQuerySet(timestamps.querySet, 0, 2, resolve!, 0);
+      encoder.copyBufferToBuffer(resolve!, 0, readback!, 0, 16);
+    }
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+  };
+  const useTimestamps = ctx.gpu.features.timestamps;
+  const querySet = useTimestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
+  const resolve = useTimestamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : undefined;
+  const readback = useTimestamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : undefined;
+  try {
+    await run(); // warm-up (pipelines, caches, clocks)
+    if (!querySet) {
+      const t0 = performance.now();
+      await run();
+      return (performance.now() - t0) / reps;
+    }
+    await run({ querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
+    await readback!.mapAsync(GPUMapMode.READ);
+    const [begin, end] = new BigUint64Array(readback!.getMappedRange());
+    return Number(end! - begin!) / 1e6 / reps;
+  } finally {
+    querySet?.destroy();
+    resolve?.destroy();
+    readback?.destroy();
+  }
+}
+
+export interface GdnPrefillBench {
+  tokens: number;
+  dims: GdnDims;
+  sequentialMs: number;
+  chunkedMs: number;
+  /** sequentialMs / chunkedMs. */
+  ratio: number;
+  adapter: string;
+}
+
+export const QWEN35_08B_GDN: GdnDims = { keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128 };
+
+/** Chunked vs token-sequential GDN prefill of `tokens` tokens on the same inputs and state. */
+export async function benchGdnPrefill(
+  ctx: KernelContext,
+  opts: { tokens?: number; dims?: GdnDims; reps?: number } = {},
+): Promise<GdnPrefillBench> {
+  const tokens = opts.tokens ?? 512;
+  const dims = opts.dims ?? QWEN35_08B_GDN;
+  const reps = opts.reps ?? 5;
+  const { keyHeads: hk, valueHeads: hv, keyDim: dk, valueDim: dv } = dims;
+  const rnd = new Random(tokens);
+  const gates = gdnGates(rnd.normals(tokens * hv), rnd.normals(tokens * hv), rnd.normals(hv, 0.5), rnd.normals(hv, 0.5));
+  const bufs = {
+    q: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk, 1 / Math.sqrt(dk)), 'bench q'),
+    k: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk), 'bench k'),
+    v: uploadStorage(ctx, rnd.normals(tokens * hv * dv), 'bench v'),
+    beta: uploadStorage(ctx, gates.beta, 'bench beta'),
+    g: uploadStorage(ctx, gates.g, 'bench g'),
+    state: createStorage(ctx, hv * dk * dv * 4, 'bench state', 'linear-state'),
+    out: createStorage(ctx, tokens * hv * dv * 4, 'bench out'),
+  };
+  const shape: GdnDimsShape = { ...dims, maxTokens: tokens };
+  const [recurrent, chunked] = await Promise.all([createGdnRecurrent(ctx, shape), createGdnChunked(ctx, shape)]);
+  try {
+    const seq = recurrent.bind(bufs);
+    const chk = chunked.bind(bufs);
+    seq.setTokens(tokens);
+    chk.setTokens(tokens);
+    const sequentialMs = await timeDispatches(ctx, seq.dispatches, reps);
+    const chunkedMs = await timeDispatches(ctx, chk.dispatches, reps);
+    return { tokens, dims, sequentialMs, chunkedMs, ratio: sequentialMs / chunkedMs, adapter: describeGpu(ctx.gpu) };
+  } finally {
+    chunked.destroy();
+    Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
+  }
+}
+
+export interface AttentionDecodeBench {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  kvFormat: KvFormat;
+  points: Array<{ context: number; splits: number; ms: number }>;
+  adapter: string;
+}
+
+/** One decode step (split + combine dispatches) over caches filled with random rows, per context length. */
+export async function benchAttentionDecode(
+  ctx: KernelContext,
+  opts: { contexts?: number[]; heads?: number; kvHeads?: number; headDim?: number; kvFormat?: KvFormat; reps?: number } = {},
+): Promise<AttentionDecodeBench> {
+  const { heads = 8, kvHeads = 2, headDim = 256, kvFormat = 'f16', reps = 20 } = opts;
+  const contexts = opts.contexts ?? [128, 512, 2048, 8192, 32768];
+  const maxContext = Math.max(...contexts);
+  const shape = { heads, kvHeads, headDim, maxTokens: 1, maxContext, kvFormat };
+  const attn = await createAttention(ctx, shape);
+  const rnd = new Random(maxContext);
+  const cacheBytes = kvCacheBytes(kvFormat, maxContext, kvHeads, headDim);
+  // Random cache contents in ±[0.25, 1): f32 values, or f16 bit patterns (exponent 13..14) two per word.
+  const randomHalf = (): number => (rnd.int(2) << 15) | ((13 + rnd.int(2)) << 10) | rnd.int(1024);
+  const cacheWords =
+    kvFormat === 'f16'
+      ? Uint32Array.from({ length: cacheBytes / 4 }, () => (randomHalf() | (randomHalf() << 16)) >>> 0)
+      : Float32Array.from({ length: cacheBytes / 4 }, () => (0.25 + 0.75 * rnd.next()) * (rnd.int(2) ? 1 : -1));
+  const bufs = {
+    q: uploadStorage(ctx, rnd.normals(heads * headDim), 'bench q'),
+    kCache: uploadStorage(ctx, cacheWords, 'bench k cache', 'kv-cache'),
+    vCache: uploadStorage(ctx, cacheWords, 'bench v cache', 'kv-cache'),
+    proj: uploadStorage(ctx, rnd.normals(2 * (heads + kvHeads) * headDim), 'bench proj'),
+    out: createStorage(ctx, heads * headDim * 4, 'bench out'),
+  };
+  try {
+    const bound = attn.bind(bufs);
+    const points: AttentionDecodeBench['points'] = [];
+    for (const context of contexts) {
+      bound.setPosition(context - 1, 1);
+      points.push({ context, splits: decodeSplits(context, maxContext).splits, ms: await timeDispatches(ctx, bound.dispatches, reps) });
+    }
+    return { heads, kvHeads, headDim, kvFormat, points, adapter: describeGpu(ctx.gpu) };
+  } finally {
+    attn.destroy();
+    Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
+  }
+}
