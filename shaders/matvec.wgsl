@@ -37,7 +37,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 #include "weights"
+#if X_VEC4
+@group(0) @binding(W_NEXT_BINDING) var<storage, read> x: array<vec4<f32>>;
+#else
 @group(0) @binding(W_NEXT_BINDING) var<storage, read> x: array<f32>;
+#endif
 @group(0) @binding(W_NEXT_BINDING + 1u) var<storage, read_write> y: array<f32>;
 #if EXPERTS
 @group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> ids: array<u32>;
@@ -54,9 +58,39 @@ fn unit_row(out0: u32, r: u32) -> u32 {
 #endif
 }
 
-// x beyond cols meets the zero padding of W; read 0 there (robust access keeps the load in bounds).
-fn x_at(base: u32, c: u32) -> f32 {
-  return select(0.0, x[base + c], c < p.cols);
+// x[base + c .. base + c + 3]; columns past cols meet the zero padding of W and read as 0
+// (robust access keeps the load itself in bounds). X_VEC4 (cols % 4 == 0): one 16-byte load.
+fn x_vec4(base: u32, c: u32) -> vec4<f32> {
+#if X_VEC4
+  return select(vec4(0.0), x[(base + c) >> 2u], c < p.cols);
+#else
+  var v = vec4(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    v[i] = select(0.0, x[base + c + i], c + i < p.cols);
+  }
+  return v;
+#endif
+}
+
+// The x values of word k (constant indices only: see w_word_dot).
+fn x_word(base: u32, k: u32) -> array<vec4<f32>, W_WORD_VEC4S> {
+  let c = k * W_WORD_ELEMS;
+  var xs: array<vec4<f32>, W_WORD_VEC4S>;
+  xs[0] = x_vec4(base, c);
+#if !FMT_F32
+  xs[1] = x_vec4(base, c + 4u);
+#endif
+#if FMT_Q8 || FMT_Q4
+  xs[2] = x_vec4(base, c + 8u);
+  xs[3] = x_vec4(base, c + 12u);
+#endif
+#if FMT_Q4
+  xs[4] = x_vec4(base, c + 16u);
+  xs[5] = x_vec4(base, c + 20u);
+  xs[6] = x_vec4(base, c + 24u);
+  xs[7] = x_vec4(base, c + 28u);
+#endif
+  return xs;
 }
 
 // Sums each accumulator over the workgroup; leaves partial sums in partials[0..n) and returns n.
@@ -129,11 +163,7 @@ fn main(
   }
   var acc: array<f32, ROWS>;
   for (var k = lid; k < p.words_per_row; k += WG) {
-    var xs: array<vec4<f32>, W_WORD_VEC4S>;
-    for (var j = 0u; j < W_WORD_VEC4S; j++) {
-      let c = k * W_WORD_ELEMS + 4u * j;
-      xs[j] = vec4(x_at(x_base, c), x_at(x_base, c + 1u), x_at(x_base, c + 2u), x_at(x_base, c + 3u));
-    }
+    let xs = x_word(x_base, k);
     for (var r = 0u; r < ROWS; r++) {
       let wi = word_base[r] + k;
       acc[r] += w_word_dot(w_data[wi], xs) * w_word_scale(wi);

@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import type { WeightFormat } from '../io/formats.js';
 import { requireBytes } from './buffer-checks.js';
-import { checkLinearShape, epilogueDefines, MATVEC_LAYOUT, MATVEC_ROWS, MATVEC_WG, matvecBlocks, wordsPerRow } from './linear.js';
+import { checkLinearShape, MATVEC_LAYOUT, matvecBlocks, matvecDefines, wordsPerRow } from './linear.js';
 import { partResources, type GpuMatrix } from './matrix.js';
 
 export interface BoundTokens {
@@ -86,7 +86,7 @@ export async function createExpertLinear(ctx: KernelContext, shape: ExpertLinear
   const { format, experts, rows: n, cols, topK, tokens, epilogue } = shape;
   checkLinearShape('expert linear', { rows: n, cols, tokens, epilogue });
   if (!positive(experts, topK) || topK > experts) throw new InvalidArgumentError(`expert linear: invalid experts=${experts} topK=${topK}`);
-  const defines = { ...epilogueDefines(format, epilogue), WG: MATVEC_WG, ROWS: MATVEC_ROWS, EXPERTS: true, X_PER_SLOT: shape.inputPerSlot };
+  const defines = { ...matvecDefines(format, epilogue, cols), EXPERTS: true, X_PER_SLOT: shape.inputPerSlot };
   const pipeline = await ctx.pipelines.get({ shader: 'matvec', defines });
   const outs = epilogue === 'swiglu' ? n / 2 : n;
   const blocks = matvecBlocks(outs, epilogue);

@@ -1,0 +1,186 @@
+/**
+ * Micro-benchmarks of the linear-algebra kernels (not tests), called by the benchmark CLI:
+ *   benchBandwidth  a plain streaming read over a large buffer → the adapter's attainable GB/s;
+ *   benchMatvec     the decode matvec per weight format at Qwen3.5-0.8B shapes, in GB/s of
+ *                   weights + scales + x + y moved, to compare with the probe;
+ *   benchSampler    one sampled token over a full 248,320 vocabulary, per option mix.
+ * Timing: `iterations` repetitions of the dispatches in one compute pass per submission, wall
+ * clock to queue.onSubmittedWorkDone(), after one warm-up submission; the median of `trials`.
+ * SwiftShader results are CPU numbers: never quote them as GPU speed.
+ */
+import { describeGpu } from '../gpu/device.js';
+import { bindBuffers, createStorage, encodeDispatches, gridFor, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
+import { dataBytes, scaleBytes, WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
+import { packRows } from '../io/quantize.js';
+import { createLinear } from '../kernels/linear.js';
+import { destroyMatrix, partByteLimit, planMatrixParts, uploadPackedPart, type GpuMatrix } from '../kernels/matrix.js';
+import { createSampler } from '../kernels/sampler.js';
+import { Random } from '../model/random.js';
+import type { SamplerOptions } from '../model/sampling.js';
+
+export interface TimingOptions {
+  /** Repetitions per submission (default 20). */
+  iterations?: number;
+  /** Timed submissions; the median is reported (default 5). */
+  trials?: number;
+}
+
+/** Median milliseconds of one run of `dispatches`. */
+export async function medianMs(ctx: KernelContext, dispatches: readonly Dispatch[], opts: TimingOptions = {}): Promise<number> {
+  const iterations = opts.iterations ?? 20;
+  const trials = opts.trials ?? 5;
+  ctx.uniforms.flush();
+  const submit = async (): Promise<number> => {
+    const t0 = performance.now();
+    const encoder = ctx.device.createCommandEncoder({ label: 'bench' });
+    const pass = encoder.beginComputePass({ label: 'bench' });
+    for (let i = 0; i < iterations; i++) encodeDispatches(pass, dispatches);
+    pass.end();
+    ctx.device.queue.submit([encoder.finish()]);
+    await ctx.device.queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / iterations;
+  };
+  await submit();
+  const times: number[] = [];
+  for (let t = 0; t < trials; t++) times.push(await submit());
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+export interface BandwidthResult {
+  bytes: number;
+  ms: number;
+  gbps: number;
+  adapter: string;
+}
+
+/** Streams `bytes` (default 256 MiB) once per iteration with 16-byte loads (bench_read.wgsl). */
+export async function benchBandwidth(ctx: KernelContext, opts: TimingOptions & { bytes?: number } = {}): Promise<BandwidthResult> {
+  const bytes = Math.floor(Math.min(opts.bytes ?? 256 * 2 ** 20, partByteLimit(ctx)) / 16) * 16;
+  const groups = Math.ceil(bytes / 16 / (256 * 16)); // 256 threads × 16 words per workgroup
+  const pipeline = await ctx.pipelines.get({ shader: 'bench_read' });
+  const data = createStorage(ctx, bytes, 'bench data', 'other');
+  const sink = createStorage(ctx, groups * 4, 'bench sink', 'other');
+  const params = ctx.uniforms.alloc([['words', 'u32']] as const, { words: bytes / 16 });
+  try {
+    const dispatch: Dispatch = {
+      label: 'bandwidth probe',
+      pipeline,
+      bindGroup: bindBuffers(ctx, pipeline, 'bandwidth probe', [params.binding, data, sink]),
+      workgroups: gridFor(groups, ctx.gpu.limits.maxComputeWorkgroupsPerDimension),
+    };
+    const ms = await medianMs(ctx, [dispatch], opts);
+    return { bytes, ms, gbps: bytes / ms / 1e6, adapter: describeGpu(ctx.gpu) };
+  } finally {
+    ctx.allocator.destroy(data);
+    ctx.allocator.destroy(sink);
+  }
+}
+
+export interface MatrixShape {
+  name: string;
+  rows: number;
+  cols: number;
+}
+
+/** The decode matvecs that dominate Qwen3.5-0.8B (hidden 1024, intermediate 3584, vocabulary 248,320). */
+export const QWEN35_08B_MATVECS: MatrixShape[] = [
+  { name: 'gate/up 1024→3584', rows: 3584, cols: 1024 },
+  { name: 'down 3584→1024', rows: 1024, cols: 3584 },
+  { name: 'lm head 1024→248320', rows: 248320, cols: 1024 },
+];
+
+/** A matrix of realistic codes without packing every row: one packed 64-row block, tiled. */
+function uploadSynthetic(ctx: KernelContext, format: WeightFormat, rows: number, cols: number): GpuMatrix {
+  const blockRows = 64;
+  const block = packRows(new Random(rows + cols).normals(blockRows * cols, 0.05), cols, format, 0, blockRows);
+  const tile = (src: Uint8Array, bytes: number): Uint8Array => {
+    const out = new Uint8Array(bytes);
+    for (let o = 0; o < bytes; o += src.byteLength) out.set(src.subarray(0, Math.min(src.byteLength, bytes - o)), o);
+    return out;
+  };
+  const m: GpuMatrix = { label: `bench ${format} [${rows}, ${cols}]`, format, rows, cols, parts: [] };
+  try {
+    for (const part of planMatrixParts(format, rows, cols, partByteLimit(ctx))) {
+      const packed = { data: tile(block.data, dataBytes(format, part.rows, cols)), ...(block.scales ? { scales: tile(block.scales, scaleBytes(format, part.rows, cols)) } : {}) };
+      m.parts.push(uploadPackedPart(ctx, m.label, format, cols, part, packed));
+    }
+  } catch (e) {
+    destroyMatrix(ctx, m);
+    throw e;
+  }
+  return m;
+}
+
+export interface MatvecPoint {
+  shape: string;
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  /** Weights + scales + x + y bytes per call. */
+  bytes: number;
+  ms: number;
+  gbps: number;
+}
+
+export interface MatvecBench {
+  points: MatvecPoint[];
+  adapter: string;
+}
+
+export async function benchMatvec(ctx: KernelContext, opts: TimingOptions & { formats?: WeightFormat[]; shapes?: MatrixShape[] } = {}): Promise<MatvecBench> {
+  const points: MatvecPoint[] = [];
+  for (const shape of opts.shapes ?? QWEN35_08B_MATVECS) {
+    for (const format of opts.formats ?? WEIGHT_FORMATS) {
+      const { rows, cols } = shape;
+      const w = uploadSynthetic(ctx, format, rows, cols);
+      const x = uploadStorage(ctx, new Random(cols).normals(cols), 'bench x');
+      const y = createStorage(ctx, rows * 4, 'bench y');
+      try {
+        const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store' })).bind({ w, x, y }, shape.name);
+        const ms = await medianMs(ctx, linear.dispatches, opts);
+        const bytes = dataBytes(format, rows, cols) + scaleBytes(format, rows, cols) + 4 * (rows + cols);
+        points.push({ shape: shape.name, format, rows, cols, bytes, ms, gbps: bytes / ms / 1e6 });
+      } finally {
+        destroyMatrix(ctx, w);
+        ctx.allocator.destroy(x);
+        ctx.allocator.destroy(y);
+      }
+    }
+  }
+  return { points, adapter: describeGpu(ctx.gpu) };
+}
+
+export interface SamplerPoint {
+  options: SamplerOptions;
+  ms: number;
+}
+
+/** One sampled token (with 64 history entries) per option mix, over `vocab` (default 248,320) peaked logits. */
+export async function benchSampler(ctx: KernelContext, opts: TimingOptions & { vocab?: number; mixes?: SamplerOptions[] } = {}): Promise<{ vocab: number; points: SamplerPoint[]; adapter: string }> {
+  const vocab = opts.vocab ?? 248320;
+  const mixes = opts.mixes ?? [
+    { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 },
+    { temperature: 0.7, topK: 20, topP: 0.8, repetitionPenalty: 1, seed: 1 },
+    { temperature: 1, topK: 0, topP: 0.95, repetitionPenalty: 1.1, seed: 2 },
+  ];
+  const history = 64;
+  const bufs = {
+    logits: uploadStorage(ctx, new Random(vocab).normals(vocab, 3), 'bench logits'),
+    history: uploadStorage(ctx, Uint32Array.from({ length: history + 1 }, (_, i) => (i * 7919) % vocab), 'bench history'),
+    token: createStorage(ctx, 4, 'bench token'),
+  };
+  const sampler = (await createSampler(ctx, { vocab, maxHistory: history + 1 })).bind(bufs);
+  try {
+    const points: SamplerPoint[] = [];
+    for (const options of mixes) {
+      sampler.setOptions(options);
+      sampler.setStep(1, history);
+      points.push({ options, ms: await medianMs(ctx, sampler.dispatches, opts) });
+    }
+    return { vocab, points, adapter: describeGpu(ctx.gpu) };
+  } finally {
+    sampler.destroy();
+    Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
+  }
+}
