@@ -6,6 +6,8 @@
  */
 import type { MemoryCategory } from '../gpu/allocator.js';
 import { attentionScratchBytes, kvCacheBytes, type KvFormat } from '../kernels/attention.js';
+import { gdnChunkedScratchBytes } from '../kernels/gdn-chunked.js';
+import { samplerScratchBytes } from '../kernels/sampler.js';
 import { UNIFORM_SLOT_BYTES } from '../gpu/uniforms.js';
 import type { Qwen35Config } from '../model/config.js';
 
@@ -112,6 +114,17 @@ export function planKernelScratch(config: Qwen35Config, shape: SessionShape): Bu
     specs.push({ key: 'attention.scratch', category: 'activations', bytes: attentionScratchBytes(attn) });
     specs.push({ key: 'rope.invFreq', category: 'other', bytes: (config.rotaryDim / 2) * 4 });
   }
+  if (config.layerTypes.includes('linear_attention')) {
+    const gdn = {
+      keyHeads: config.linearNumKeyHeads,
+      valueHeads: config.linearNumValueHeads,
+      keyDim: config.linearKeyHeadDim,
+      valueDim: config.linearValueHeadDim,
+      maxTokens: shape.prefillChunk,
+    };
+    specs.push({ key: 'gdnChunked.scratch', category: 'activations', bytes: gdnChunkedScratchBytes(gdn) });
+  }
+  specs.push({ key: 'sampler.scratch', category: 'activations', bytes: samplerScratchBytes(config.vocabSize) });
   specs.push({ key: 'uniforms', category: 'other', bytes: uniformArenaBytes(config) });
   return specs;
 }

@@ -210,6 +210,7 @@ export async function buildForwardGraphs(
       k.prep?.destroy();
       k.attention?.destroy();
       k.chunked?.destroy?.();
+      sampler.destroy();
     },
   };
 }
