@@ -31,6 +31,7 @@ import {
 import { dataBytes, isQuantized, paddedCols, QUANT_GROUP, WEIGHT_FORMATS, type WeightFormat } from './formats.js';
 import type { Dtype } from './safetensors.js';
 import type { TensorSpec } from './safetensors-writer.js';
+import { showValue as show } from './show-value.js';
 import type { CheckpointSource } from './source.js';
 import { listNames, openTensorDirectory, type TensorDirectory } from './tensor-directory.js';
 
@@ -126,14 +127,6 @@ export function buildPackedManifest(plan: WeightPlan, formats: WeightFormats): P
   };
 }
 
-/** A value for a message: primitives as JSON (cut short), containers by kind (never serialised whole). */
-const show = (v: unknown): string => {
-  if (Array.isArray(v)) return `an array of ${v.length}`;
-  if (typeof v === 'object' && v !== null) return 'an object';
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-};
-
 /**
  * Parses qwen35-packed.json and checks it is exactly the manifest `config` implies for its weight
  * formats (the plan is recomputed, so no size in the file is trusted). Returns the manifest.
@@ -212,7 +205,7 @@ export function checkPackedTensors(dir: TensorDirectory, plan: WeightPlan): void
     const info = dir.tensors.get(s.name)?.info;
     if (!info) missing.push(s.name);
     else if (info.dtype !== s.dtype || info.shape.join() !== s.shape.join()) {
-      wrong.push(`${s.name}: ${info.dtype} ${JSON.stringify(info.shape)}, expected ${s.dtype} ${JSON.stringify(s.shape)}`);
+      wrong.push(`${s.name}: ${info.dtype} ${show(info.shape)}, expected ${s.dtype} ${show(s.shape)}`);
     }
   }
   const unknown = [...dir.tensors.keys()].filter((n) => !wanted.has(n));

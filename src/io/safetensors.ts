@@ -9,6 +9,7 @@
 import { ModelFormatError } from '../errors.js';
 import type { ByteSource } from './source.js';
 import { bf16BytesToF32, f16BytesToF32, f16ToF32, f8e4m3BytesToF32 } from './bf16.js';
+import { quoteName, showValue } from './show-value.js';
 
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -88,7 +89,7 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Safetensor
     if (name === '__metadata__') {
       if (!isPlainObject(entry)) fail('__metadata__ must be an object of strings');
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`__metadata__["${k}"] must be a string, found ${JSON.stringify(v)}`);
+        if (typeof v !== 'string') fail(`__metadata__[${quoteName(k)}] must be a string, found ${showValue(v)}`);
         metadata[k] = v as string;
       }
       continue;
@@ -101,16 +102,16 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Safetensor
 
 function parseTensorEntry(file: string, name: string, entry: unknown, dataSize: number, dataStart: number): TensorInfo {
   const fail = (what: string): never => {
-    throw new ModelFormatError(`${file}: tensor "${name}": ${what}`);
+    throw new ModelFormatError(`${file}: tensor ${quoteName(name)}: ${what}`);
   };
   if (!isPlainObject(entry)) return fail('entry must be an object with dtype, shape and data_offsets');
   const { dtype, shape, data_offsets: offsets } = entry;
-  if (!isDtype(dtype)) return fail(`unsupported dtype ${JSON.stringify(dtype)}; expected one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
+  if (!isDtype(dtype)) return fail(`unsupported dtype ${showValue(dtype)}; expected one of ${Object.keys(DTYPE_BYTES).join(', ')}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    return fail(`shape must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
+    return fail(`shape must be an array of non-negative integers, found ${showValue(shape)}`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-    return fail(`data_offsets must be [begin, end] of non-negative integers, found ${JSON.stringify(offsets)}`);
+    return fail(`data_offsets must be [begin, end] of non-negative integers, found ${showValue(offsets)}`);
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end) fail(`data_offsets [${begin}, ${end}] has begin > end`);
@@ -118,7 +119,7 @@ function parseTensorEntry(file: string, name: string, entry: unknown, dataSize: 
   const elements = numel(shape as number[]);
   const expected = elements * DTYPE_BYTES[dtype];
   if (!Number.isSafeInteger(expected) || expected !== end - begin) {
-    fail(`byte length mismatch: shape ${JSON.stringify(shape)} × ${DTYPE_BYTES[dtype]} bytes (${dtype}) = ${expected}, data_offsets span ${end - begin}`);
+    fail(`byte length mismatch: shape ${showValue(shape)} × ${DTYPE_BYTES[dtype]} bytes (${dtype}) = ${expected}, data_offsets span ${end - begin}`);
   }
   return { name, dtype, shape: shape as number[], offset: dataStart + begin, byteLength: end - begin };
 }
@@ -129,7 +130,7 @@ function checkNoOverlap(file: string, infos: TensorInfo[]): void {
     const prev = sorted[i - 1]!;
     const cur = sorted[i]!;
     if (cur.byteLength > 0 && prev.offset + prev.byteLength > cur.offset) {
-      throw new ModelFormatError(`${file}: tensors "${prev.name}" and "${cur.name}" have overlapping data_offsets`);
+      throw new ModelFormatError(`${file}: tensors ${quoteName(prev.name)} and ${quoteName(cur.name)} have overlapping data_offsets`);
     }
   }
 }
@@ -138,7 +139,7 @@ function checkNoOverlap(file: string, infos: TensorInfo[]): void {
 export async function readTensorBytes(src: ByteSource, info: TensorInfo, signal?: AbortSignal): Promise<Uint8Array> {
   const bytes = await src.read(info.offset, info.byteLength, signal);
   if (bytes.byteLength !== info.byteLength) {
-    throw new ModelFormatError(`${src.name}: tensor "${info.name}": read ${bytes.byteLength} bytes, expected ${info.byteLength}`);
+    throw new ModelFormatError(`${src.name}: tensor ${quoteName(info.name)}: read ${bytes.byteLength} bytes, expected ${info.byteLength}`);
   }
   return bytes;
 }
@@ -150,7 +151,7 @@ export async function readTensorBytes(src: ByteSource, info: TensorInfo, signal?
 export function toFloat32(bytes: Uint8Array, dtype: Dtype, shape: readonly number[]): Float32Array {
   const n = numel(shape);
   if (bytes.byteLength !== n * DTYPE_BYTES[dtype]) {
-    throw new ModelFormatError(`toFloat32: ${bytes.byteLength} bytes do not hold shape ${JSON.stringify(shape)} of ${dtype}`);
+    throw new ModelFormatError(`toFloat32: ${bytes.byteLength} bytes do not hold shape ${showValue(shape)} of ${dtype}`);
   }
   const aligned = (k: number): ArrayBuffer =>
     bytes.byteOffset % k === 0 ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);

@@ -5,6 +5,7 @@
  */
 import { ModelFormatError } from '../errors.js';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, type SafetensorsFile, type TensorInfo } from './safetensors.js';
+import { clipText, quoteName, showValue } from './show-value.js';
 import type { ByteSource, CheckpointSource } from './source.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -27,7 +28,7 @@ export interface TensorDirectory {
 /** At most this many names are listed in one error message. */
 const LISTED = 12;
 export const listNames = (names: readonly string[]): string =>
-  names.slice(0, LISTED).join(', ') + (names.length > LISTED ? `, … (${names.length} in all)` : '');
+  names.slice(0, LISTED).map((n) => clipText(n)).join(', ') + (names.length > LISTED ? `, … (${names.length} in all)` : '');
 
 export async function openTensorDirectory(source: CheckpointSource): Promise<TensorDirectory> {
   if (await source.has(INDEX_FILE)) return openSharded(source);
@@ -58,7 +59,7 @@ function parseIndex(text: string, where: string): Map<string, string> {
   const map = new Map<string, string>();
   for (const [name, file] of Object.entries(weightMap)) {
     if (typeof file !== 'string' || !isShardFileName(file)) {
-      fail(`weight_map["${name}"] must be a shard file name like "model-00001-of-00002.safetensors", found ${JSON.stringify(file)}`);
+      fail(`weight_map[${quoteName(name)}] must be a shard file name like "model-00001-of-00002.safetensors", found ${showValue(file)}`);
     }
     map.set(name, file as string);
   }
@@ -107,7 +108,7 @@ async function openSharded(source: CheckpointSource): Promise<TensorDirectory> {
 /** Reads one tensor of the directory as f32. */
 export async function readTensorF32(dir: TensorDirectory, name: string, signal?: AbortSignal): Promise<Float32Array> {
   const entry = dir.tensors.get(name);
-  if (!entry) throw new ModelFormatError(`${dir.description}: tensor "${name}" is not in the checkpoint`);
+  if (!entry) throw new ModelFormatError(`${dir.description}: tensor ${quoteName(name)} is not in the checkpoint`);
   const bytes = await readTensorBytes(dir.files.get(entry.file)!, entry.info, signal);
   return toFloat32(bytes, entry.info.dtype, entry.info.shape);
 }

@@ -3,13 +3,9 @@
  * (with its path, e.g. `text_config.hidden_size`), the value found and what was expected.
  */
 import { ConfigError } from '../errors.js';
+import { showValue as show } from '../io/show-value.js';
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const show = (v: unknown): string => {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
-};
 
 export interface IntBounds {
   min: number;

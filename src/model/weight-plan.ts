@@ -9,6 +9,7 @@
  */
 import { ModelFormatError } from '../errors.js';
 import type { Dtype } from '../io/safetensors.js';
+import { showValue } from '../io/show-value.js';
 import { listNames, type TensorDirectory } from '../io/tensor-directory.js';
 import type { Qwen35Config } from './config.js';
 import { FP8_BLOCK, type AttnWeights, type GdnWeights, type LayerWeights, type MlpWeights, type ModelWeights, type MoeWeights, type RowCopy, type SourceTensor, type TensorRecipe } from './weights.js';
@@ -52,7 +53,7 @@ class Planner {
       return { name, shape, dtype: 'BF16' };
     }
     this.claimed.add(name);
-    if (info.shape.join() !== shape.join()) this.wrong.push(`${name}: shape ${JSON.stringify(info.shape)}, expected ${JSON.stringify(shape)}`);
+    if (info.shape.join() !== shape.join()) this.wrong.push(`${name}: shape ${showValue(info.shape)}, expected ${showValue(shape)}`);
     const scaleName = `${name}_scale_inv`;
     if (info.dtype === 'F8_E4M3' && shape.length === 2 && this.has(scaleName)) {
       const blocks = [Math.ceil(shape[0]! / FP8_BLOCK), Math.ceil(shape[1]! / FP8_BLOCK)];

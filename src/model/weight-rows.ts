@@ -7,6 +7,7 @@
  */
 import { AbortedError, ModelFormatError } from '../errors.js';
 import { DTYPE_BYTES, numel, toFloat32 } from '../io/safetensors.js';
+import { showValue } from '../io/show-value.js';
 import { readTensorF32, type TensorDirectory } from '../io/tensor-directory.js';
 import { dequantizeBlocks, FP8_BLOCK, type TensorRecipe } from './weights.js';
 
@@ -34,7 +35,7 @@ export async function* recipeRows(dir: TensorDirectory, recipe: TensorRecipe, ma
       throw new ModelFormatError(`${entry.file}: tensor "${src.name}" (for ${recipe.path}): ${what}`);
     };
     if (info.dtype !== src.dtype || numel(info.shape) !== numel(src.shape)) {
-      fail(`found ${info.dtype} ${JSON.stringify(info.shape)}, the plan expects ${src.dtype} ${JSON.stringify(src.shape)}`);
+      fail(`found ${info.dtype} ${showValue(info.shape)}, the plan expects ${src.dtype} ${showValue(src.shape)}`);
     }
     const sourceRows = numel(src.shape) / cols;
     if (!(Number.isInteger(sourceRows) && copy.from >= 0 && copy.from + copy.rows <= sourceRows)) {
