@@ -4,6 +4,7 @@
  * taken from a preset.
  */
 import { ConfigError } from '../errors.js';
+import { quoteName } from '../io/show-value.js';
 import type { CheckpointSource } from '../io/source.js';
 import { FieldReader, isObject } from './config-fields.js';
 
@@ -90,7 +91,7 @@ export function parseConfig(json: unknown, generationConfig?: unknown): Qwen35Co
   const supported = Object.keys(SUPPORTED_MODEL_TYPES).join(', ');
   const type = top.str('model_type');
   if (type === undefined || !Object.hasOwn(SUPPORTED_MODEL_TYPES, type)) {
-    throw new ConfigError(`config.json: ${type === undefined ? 'model_type is missing' : `unsupported model_type "${type}"`}; supported: ${supported}`);
+    throw new ConfigError(`config.json: ${type === undefined ? 'model_type is missing' : `unsupported model_type ${quoteName(type)}`}; supported: ${supported}`);
   }
   checkArchitectures(top, type);
   const multimodal = type === 'qwen3_5' || type === 'qwen3_5_moe';
