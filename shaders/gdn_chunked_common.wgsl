@@ -1,4 +1,4 @@
-// Shared by the chunked gated-delta-rule stages (gdn_chunked_{intra,scan,output}.wgsl, architecture §4.3).
+// Shared by the chunked gated-delta-rule stages (gdn_chunked_{intra,scan,output}.wgsl, §4.3).
 // Chunk c holds tokens c·L .. c·L+L−1 of the call; rows past the call's tokens count as padding
 // (β = 0, g = 0, k = v = 0: they change nothing). One scratch buffer holds, at element offsets:
 //   u      [T, Hv, DV]              U = M⁻¹ diag(β) V, overwritten with V' = U − W S by the scan

@@ -3,6 +3,7 @@
 //   γ = cumsum(g);  D_ij = e^(γ_i − γ_j) (j ≤ i)
 //   A = strict_lower(diag(β) K Kᵀ ⊙ D);  P = (Q Kᵀ) ⊙ D with the diagonal → scratch
 //   T = (I + A)⁻¹;  U = T diag(β) V,  W = T diag(β e^γ) K → scratch
+// (Kept in one dispatch: on the devices measured a dispatch costs several µs of its own.)
 // K Kᵀ and Q Kᵀ: each thread accumulates one 4×4 block of the lower triangle from vec4 loads of
 // the chunk's K and Q rows (L1-served; no staging barriers). T: column sweep on a packed triangle.
 #include "gdn_chunked_common"
@@ -10,9 +11,11 @@
 const WG: u32 = 256u;
 const NB: u32 = L / 4u;                   // 4-row blocks per chunk
 const NBLK: u32 = NB * (NB + 1u) / 2u;    // lower blocks with the diagonal (≤ WG for L ≤ 64)
-// U and W: a thread owns 4 columns (one vec4) and rows r0 + m·RG of the chunk.
-const RG_V: u32 = WG / (DV / 4u);
-const RG_K: u32 = WG / (DK / 4u);
+const B: u32 = {{INVERSE_BLOCK}}u;         // rows per block of the inverse
+const NBK: u32 = L / B;
+// U and W: half the threads each; a thread owns 4 columns (one vec4) and rows r0 + m·RG.
+const RG_V: u32 = (WG / 2u) / (DV / 4u);
+const RG_K: u32 = (WG / 2u) / (DK / 4u);
 const MR: u32 = max((L + RG_V - 1u) / RG_V, (L + RG_K - 1u) / RG_K);
 
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;   // [T, Hk, DK]
@@ -22,7 +25,8 @@ const MR: u32 = max((L + RG_V - 1u) / RG_V, (L + RG_K - 1u) / RG_K);
 @group(0) @binding(5) var<storage, read> g: array<f32>;     // [T, Hv]
 @group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
 
-var<workgroup> tri_mem: array<f32, NTRI>;      // −A (unit diagonal), swept into T
+var<workgroup> tri_mem: array<f32, NTRI>;  // I − A (packed lower triangle), turned into T in place
+var<workgroup> block_row: array<f32, max(1u, NBK - 1u) * B * B>;  // Σ_K X_IK T_KJ of one block row
 var<workgroup> gam: array<f32, L>;
 var<workgroup> bet: array<f32, L>;
 
@@ -89,43 +93,76 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   if (lid < rows) { scratch[gamma_index(t0 + lid, h)] = gam[lid]; }
   workgroupBarrier();
 
-  // T = (I + A)⁻¹ by column sweep: for j = 1.., X[i][c] += X[i][j]·X[j][c] (i > j > c), starting
-  // from X = I − A. Step j reads column j and row j and writes neither. Padding rows stay e_i.
-  for (var j = 1u; j + 1u < rows; j++) {
-    for (var x = lid; x < (rows - 1u - j) * j; x += WG) {
-      let i = j + 1u + x / j;
-      let cc = x % j;
-      tri_mem[tri(i, cc)] += tri_mem[tri(i, j)] * tri_mem[tri(j, cc)];
+  // T = (I + A)⁻¹ in blocks of B rows, starting from X = I − A (unit diagonal stored):
+  // 1. every diagonal block at once by column sweep: for j = 1.., X[i][c] += X[i][j]·X[j][c]
+  //    (i > j > c within the block; step j reads column j and row j and writes neither);
+  // 2. block row I = 1, 2, …: T_IJ = T_II · Σ_{K=J}^{I−1} X_IK T_KJ (X_IK = −A_IK), all J < I.
+  for (var j = 1u; j + 1u < B; j++) {
+    for (var x = lid; x < NBK * (B - 1u - j) * j; x += WG) {
+      let d = x / ((B - 1u - j) * j);
+      let y = x % ((B - 1u - j) * j);
+      let i = d * B + j + 1u + y / j;
+      let cc = d * B + y % j;
+      tri_mem[tri(i, cc)] += tri_mem[tri(i, d * B + j)] * tri_mem[tri(d * B + j, cc)];
+    }
+    workgroupBarrier();
+  }
+  for (var bi = 1u; bi < NBK; bi++) {
+    for (var x = lid; x < bi * B * B; x += WG) {
+      let bj = x / (B * B);
+      let r = (x / B) % B;
+      let s = x % B;
+      var acc = 0.0;
+      for (var bk = bj; bk < bi; bk++) {
+        for (var m = 0u; m < B; m++) {
+          // T_KJ is the lower triangle (unit diagonal) when K = J.
+          if (bk > bj || m >= s) { acc += tri_mem[tri(bi * B + r, bk * B + m)] * tri_mem[tri(bk * B + m, bj * B + s)]; }
+        }
+      }
+      block_row[x] = acc;
+    }
+    workgroupBarrier();
+    for (var x = lid; x < bi * B * B; x += WG) {
+      let bj = x / (B * B);
+      let r = (x / B) % B;
+      let s = x % B;
+      var acc = 0.0;
+      for (var m = 0u; m <= r; m++) { acc += tri_mem[tri(bi * B + r, bi * B + m)] * block_row[bj * B * B + m * B + s]; }
+      tri_mem[tri(bi * B + r, bj * B + s)] = acc;
     }
     workgroupBarrier();
   }
 
-  // U = T diag(β) V (which = 0) and W = T diag(β e^γ) K (which = 1).
-  for (var which = 0u; which < 2u; which++) {
-    let quads = select(DV, DK, which == 1u) / 4u;
-    let rg = WG / quads;
-    let r0 = lid / quads;
-    let col4 = lid % quads;
-    let live = r0 < rg;
-    var acc = array<vec4f, MR>();  // explicit zero: see gdn_chunked_common.wgsl
-    for (var j = 0u; j < rows; j++) {
-      var x = vec4f(0.0);
-      if (live) {
-        if (which == 0u) { x = bet[j] * v[v_index(t0 + j, h, 0u) / 4u + col4]; }
-        else { x = bet[j] * exp(gam[j]) * k[qk_index(t0 + j, h, 0u) / 4u + col4]; }
-      }
-      for (var m = 0u; m < MR; m++) {
-        let i = r0 + m * rg;
-        if (i < L && j <= i) { acc[m] += tri_mem[tri(i, j)] * x; }
-      }
+  // U = T diag(β) V on threads [0, WG/2) and W = T diag(β e^γ) K on [WG/2, WG): a thread owns one
+  // column quad and rows r0 + m·RG of its matrix. Rows j come in batches of 4 loads in flight;
+  // padding rows have β = 0.
+  let is_w = lid >= WG / 2u;
+  let quads = select(DV, DK, is_w) / 4u;
+  let rg = (WG / 2u) / quads;
+  let r0 = (lid % (WG / 2u)) / quads;
+  let col4 = (lid % (WG / 2u)) % quads;
+  var acc = array<vec4f, MR>();  // explicit zero: see gdn_chunked_common.wgsl
+  for (var j0 = 0u; j0 < L; j0 += 4u) {
+    var x: array<vec4f, 4>;
+    for (var u = 0u; u < 4u; u++) {
+      let j = j0 + u;
+      let tj = t0 + min(j, rows - 1u);
+      if (is_w) { x[u] = bet[j] * exp(gam[j]) * k[qk_index(tj, h, 0u) / 4u + col4]; }
+      else { x[u] = bet[j] * v[v_index(tj, h, 0u) / 4u + col4]; }
     }
     for (var m = 0u; m < MR; m++) {
       let i = r0 + m * rg;
-      if (live && i < rows) {
-        var dst = w_index(t0 + i, h, 4u * col4);
-        if (which == 0u) { dst = p.off_u + v_index(t0 + i, h, 4u * col4); }
-        for (var e = 0u; e < 4u; e++) { scratch[dst + e] = acc[m][e]; }
+      for (var u = 0u; u < 4u; u++) {
+        if (i < L && j0 + u <= i) { acc[m] += tri_mem[tri(i, j0 + u)] * x[u]; }
       }
+    }
+  }
+  for (var m = 0u; m < MR; m++) {
+    let i = r0 + m * rg;
+    if (r0 < rg && i < rows) {
+      var dst = p.off_u + v_index(t0 + i, h, 4u * col4);
+      if (is_w) { dst = w_index(t0 + i, h, 4u * col4); }
+      for (var e = 0u; e < 4u; e++) { scratch[dst + e] = acc[m][e]; }
     }
   }
 }

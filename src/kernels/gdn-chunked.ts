@@ -1,9 +1,9 @@
 /**
  * Chunked (WY/UT) gated delta rule for prefill (architecture §4.3; ops.ts gdnChunked is the
  * reference): three dispatches per call, the state carried across chunks and calls.
- *   intra  (chunks × Hv):      γ, P = (QKᵀ)⊙D, T = (I + A)⁻¹, U = T·βV, W = T·βe^γK
- *   scan   (DV/BV × Hv):       chunk by chunk, V' = U − W S and the state update
- *   output (chunks × Hv):      O = e^γ Q S_chunk + P V'
+ *   intra  (chunks × Hv):                 γ, P = (QKᵀ)⊙D, T = (I + A)⁻¹, U = T·βV, W = T·βe^γK
+ *   scan   (DV/BV × Hv):                  chunk by chunk, V' = U − W S and the state update
+ *   output (chunks × Hv × column blocks): O = e^γ Q S_chunk + P V'
  * Same bind signature as the recurrent kernel (gdn.ts); the scratch is allocated by the builder.
  */
 import { bindBuffers, type Dispatch, type KernelContext } from '../gpu/kernel.js';
@@ -48,16 +48,24 @@ export function gdnChunkedScratchBytes(shape: GdnChunkedShape): number {
 /** Largest of 16, 8, 4 dividing n and at most `max`. */
 const tileFor = (n: number, max = 16): number => [16, 8, 4].find((t) => n % t === 0 && t <= max) ?? 4;
 
-/** The scan's state column block (≤ 8 columns: more workgroups) and the workgroup bytes each stage declares. */
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/**
+ * The scan's state column block (≤ 8 columns: more workgroups), the column quads per workgroup of
+ * the output stage, the block size of the intra stage's triangular inverse, and the workgroup
+ * bytes each stage declares.
+ */
 function plan(L: number, dk: number, dv: number) {
   const colBlock = tileFor(dv, 8);
+  const outputQuads = gcd(dv / 4, 8);
+  const inverseBlock = tileFor(L);
   const ntri = (L * (L + 1)) / 2;
   const bytes = {
-    intra: 4 * (ntri + 2 * L),
+    intra: 4 * (ntri + Math.max(1, L / inverseBlock - 1) * inverseBlock ** 2 + 2 * L),
     scan: 4 * (dk * colBlock + L * colBlock + L),
     output: 4 * (ntri + L),
   };
-  return { colBlock, bytes };
+  return { colBlock, outputQuads, inverseBlock, bytes };
 }
 
 export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShape) {
@@ -76,9 +84,9 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
     `scratch of ${layout.bytes} bytes for maxTokens ${maxTokens} exceeds maxStorageBufferBindingSize (${ctx.gpu.limits.maxStorageBufferBindingSize}); use a smaller maxTokens`);
   const dims = { CHUNK: L, KEY_DIM: keyDim, VALUE_DIM: valueDim };
   const [intra, scan, output] = await Promise.all([
-    ctx.pipelines.get({ shader: 'gdn_chunked_intra', defines: dims }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_intra', defines: { ...dims, INVERSE_BLOCK: tiles.inverseBlock } }),
     ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: tiles.colBlock } }),
-    ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: dims }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: { ...dims, COL_QUADS: tiles.outputQuads } }),
   ]);
   const scratch = ctx.allocator.create({ label: 'gdn chunked scratch', category: 'activations', size: layout.bytes, usage: GPUBufferUsage.STORAGE });
   const bytes = gdnActivationBytes(shape);
@@ -114,9 +122,10 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
           requireTokens(name, tokens, maxTokens);
           params.set({ tokens });
           const chunks = Math.ceil(tokens / L);
-          stages[0].workgroups = [chunks, valueHeads, chunks > 0 ? 1 : 0];
-          stages[1].workgroups = [valueDim / tiles.colBlock, valueHeads, chunks > 0 ? 1 : 0];
-          stages[2].workgroups = [chunks, valueHeads, chunks > 0 ? 1 : 0];
+          const on = chunks > 0 ? 1 : 0;
+          stages[0].workgroups = [chunks, valueHeads, on];
+          stages[1].workgroups = [valueDim / tiles.colBlock, valueHeads, on];
+          stages[2].workgroups = [chunks, valueHeads, on * (valueDim / 4 / tiles.outputQuads)];
         },
       };
     },
