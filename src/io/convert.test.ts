@@ -136,7 +136,7 @@ describe('convertCheckpoint', () => {
     const broken = new Map(orig).set(entry.file, shard);
     await expect(convertCheckpoint(new MemoryCheckpointSource(broken), new MemorySink())).rejects.toThrow(ModelFormatError);
     await expect(convertCheckpoint(new MemoryCheckpointSource(broken), new MemorySink())).rejects.toThrow(
-      /tensor "model\.language_model\.layers\.3\.self_attn\.q_proj\.weight" cannot be packed to q4 for layers\.3\.attn\.qkv: row 5, column 7 holds NaN/,
+      /^in-memory checkpoint: tensor "model\.language_model\.layers\.3\.self_attn\.q_proj\.weight" row 5 \(for layers\.3\.attn\.qkv\), column 7 holds NaN, which q4 cannot encode/,
     );
   });
 });

@@ -4,7 +4,7 @@
  * and loads without quantizing. config.json, generation_config.json, the tokenizer files and the
  * chat template are copied unchanged.
  *
- * Streaming: rows go checkpoint → f32 block (≤ 16 MiB) → packRows → sink, so peak memory is one
+ * Streaming: rows go checkpoint → f32 block (≤ 16 MiB) → packWeightRows → sink, so peak memory is one
  * block of rows or one vector. A quantized matrix is read and packed twice: its scales tensor is
  * written before its data (a safetensors tensor is contiguous), and keeping the scales in memory
  * instead would cost 1/32 of the matrix's bf16 size (268 MB for one 397B expert matrix).
@@ -26,9 +26,11 @@ import {
   type PackedManifest,
 } from './packed-manifest.js';
 import { ProgressTracker } from './progress.js';
-import { packRows, type PackedMatrix } from './quantize.js';
+import { packWeightRows } from './pack-weights.js';
+import type { PackedMatrix } from './quantize.js';
 import { numel } from './safetensors.js';
 import { planShards, safetensorsHeader, shardFileName, tensorBytes, writeShardedCheckpoint } from './safetensors-writer.js';
+import { quoteName } from './show-value.js';
 import type { CheckpointSource, ProgressCallback } from './source.js';
 import { openTensorDirectory, type TensorDirectory } from './tensor-directory.js';
 
@@ -165,32 +167,11 @@ class MatrixPacker {
     }
   }
 
-  /** packRows, with a quantization failure (non-finite or out-of-range weights) naming the checkpoint tensor and row. */
+  /** Packs one block; a value the format cannot hold is named by checkpoint tensor, row and column. */
   private pack(block: RowBlock, m: MatrixPlan): PackedMatrix {
-    try {
-      return packRows(block.values, m.cols, m.format, 0, block.rows);
-    } catch (e) {
-      if (!(e instanceof InvalidArgumentError)) throw e;
-      throw new ModelFormatError(
-        `${this.dir.description}: tensor "${block.source}" cannot be packed to ${m.format} for ${m.key}: ${worstValue(block, m.cols)} (${e.message})`,
-        { cause: e },
-      );
-    }
+    const where = (r: number) => `${this.dir.description}: tensor ${quoteName(block.source)} row ${block.sourceRow + r} (for ${m.key})`;
+    return packWeightRows(block.values, m.cols, m.format, block.rows, where);
   }
-}
-
-/** "row R, column C holds V" for the first non-finite value of a block, else its largest magnitude. */
-function worstValue(block: RowBlock, cols: number): string {
-  let at = 0;
-  for (let i = 0; i < block.values.length; i++) {
-    const v = block.values[i]!;
-    if (!Number.isFinite(v)) {
-      at = i;
-      break;
-    }
-    if (Math.abs(v) > Math.abs(block.values[at]!)) at = i;
-  }
-  return `row ${block.sourceRow + Math.floor(at / cols)}, column ${at % cols} holds ${block.values[at]}`;
 }
 
 async function* vectorBytes(dir: TensorDirectory, recipes: Map<string, TensorRecipe>, v: VectorPlan, signal?: AbortSignal): AsyncGenerator<Uint8Array> {

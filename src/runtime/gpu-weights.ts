@@ -9,7 +9,7 @@
 import { AbortedError, ModelFormatError } from '../errors.js';
 import { storageUsage, writeBuffer, type KernelContext } from '../gpu/kernel.js';
 import { dataBytes, paddedCols, QUANT_GROUP, scaleBytes } from '../io/formats.js';
-import { packRows } from '../io/quantize.js';
+import { packWeightRows } from '../io/pack-weights.js';
 import { toFloat32 } from '../io/safetensors.js';
 import type { ProgressCallback } from '../io/source.js';
 import type { TensorDirectory } from '../io/tensor-directory.js';
@@ -113,7 +113,7 @@ class MatrixWriter {
     const { format, cols } = this.m;
     const part = this.part();
     const local = this.row - part.rowStart;
-    const packed = packRows(this.pending, cols, format, 0, this.pendingRows);
+    const packed = packWeightRows(this.pending, cols, format, this.pendingRows, (r) => `${this.m.label} row ${this.row + r}`);
     writeBuffer(this.ctx, part.data, packed.data, dataBytes(format, local, cols));
     if (part.scales && packed.scales) writeBuffer(this.ctx, part.scales, packed.scales, (local * paddedCols(cols)) / QUANT_GROUP * 2);
     this.row += this.pendingRows;
