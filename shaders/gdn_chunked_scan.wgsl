@@ -14,6 +14,7 @@ const BQ: u32 = {{COL_BLOCK}}u / 4u;  // column quads per block
 const RG: u32 = WG / BQ;              // thread rows: V' rows r + m·RG, state rows r + m·RG
 const MV: u32 = (L + RG - 1u) / RG;
 const MA: u32 = (DK + RG - 1u) / RG;
+const BATCH: u32 = 8u;  // independent loads in flight per thread
 
 @group(0) @binding(1) var<storage, read> k: array<vec4f>;  // [T, Hk, DK]
 @group(0) @binding(2) var<storage, read_write> scratch: array<vec4f>;
@@ -44,17 +45,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     for (var x = lid; x < DK * BQ; x += WG) { scratch[sc_index(c, h, x / BQ, j0) / 4u + x % BQ] = s_blk[x]; }
     if (lid < L) { k_decay[lid] = select(0.0, exp(last - gamma(t0 + min(lid, rows - 1u), h)), lid < rows); }
 
-    // V' = U − W S for rows r + m·RG; W comes 4 quads (4 loads in flight) at a time.
+    // V' = U − W S for rows r + m·RG; W comes BATCH quads (loads in flight) at a time.
     for (var m = 0u; m < MV; m++) {
       let i = r + m * RG;
       if (i < rows) {
         let u = (p.off_u + v_index(t0 + i, h, j0)) / 4u + quad;
         let w_row = w_index(t0 + i, h, 0u) / 4u;
         var acc = scratch[u];
-        for (var a0 = 0u; a0 < DK / 4u; a0 += 4u) {
-          var w: array<vec4f, 4>;
-          for (var b = 0u; b < 4u; b++) { w[b] = select(vec4f(0.0), scratch[w_row + min(a0 + b, DK / 4u - 1u)], a0 + b < DK / 4u); }
-          for (var b = 0u; b < 4u; b++) {
+        for (var a0 = 0u; a0 < DK / 4u; a0 += BATCH) {
+          var w: array<vec4f, BATCH>;
+          for (var b = 0u; b < BATCH; b++) { w[b] = select(vec4f(0.0), scratch[w_row + min(a0 + b, DK / 4u - 1u)], a0 + b < DK / 4u); }
+          for (var b = 0u; b < BATCH; b++) {
             let a = min(a0 + b, DK / 4u - 1u) * 4u;
             for (var e = 0u; e < 4u; e++) { acc -= w[b][e] * s_blk[(a + e) * BQ + quad]; }
           }
@@ -68,17 +69,23 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     workgroupBarrier();
 
     // S ← e^(γ_last) S + Σ_i e^(γ_last − γ_i) k_i v'_iᵀ for state rows r + m·RG; K comes in batches
-    // of 4 rows per state row (constant trip count; padding rows have k_decay = 0, v' = 0).
+    // of BATCH rows per state row (constant trip count; padding rows have k_decay = 0, v' = 0).
     var s_new = array<vec4f, MA>();  // explicit zero: see gdn_chunked_common.wgsl
     for (var m = 0u; m < MA; m++) { s_new[m] = exp(last) * s_blk[min(r + m * RG, DK - 1u) * BQ + quad]; }
-    for (var i0 = 0u; i0 < L; i0 += 4u) {
-      var kv: array<f32, 4 * MA>;
+    for (var i0 = 0u; i0 < L; i0 += BATCH) {
+      var kv: array<f32, BATCH * MA>;
       for (var m = 0u; m < MA; m++) {
         let a = min(r + m * RG, DK - 1u);
-        for (var b = 0u; b < 4u; b++) { kv[4u * m + b] = k[qk_index(t0 + min(i0 + b, rows - 1u), h, a) / 4u][a % 4u]; }
+        for (var b = 0u; b < BATCH; b++) {
+          let i = min(i0 + b, L - 1u);
+          kv[BATCH * m + b] = select(0.0, k[qk_index(t0 + min(i, rows - 1u), h, a) / 4u][a % 4u], i0 + b < L);
+        }
       }
       for (var m = 0u; m < MA; m++) {
-        for (var b = 0u; b < 4u; b++) { s_new[m] += (k_decay[i0 + b] * kv[4u * m + b]) * v_new[(i0 + b) * BQ + quad]; }
+        for (var b = 0u; b < BATCH; b++) {
+          let i = min(i0 + b, L - 1u);
+          s_new[m] += (k_decay[i] * kv[BATCH * m + b]) * v_new[i * BQ + quad];
+        }
       }
     }
     workgroupBarrier();
