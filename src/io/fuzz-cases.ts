@@ -39,6 +39,38 @@ export function hostileValue(rnd: Random): unknown {
   return rnd.next() < 0.3 ? pick(rnd, RAW_VALUES) : pick(rnd, PLAIN_VALUES);
 }
 
+/** Shapes a safetensors header should refuse (or, for [] and 10,000 ones, at least not choke on). */
+export function hostileShape(rnd: Random): unknown {
+  return pick(rnd, [
+    () => hostileValue(rnd),
+    () => [hostileValue(rnd)],
+    () => [2 ** 30, 2 ** 30, 2 ** 30], // product 2^90
+    () => [2 ** 26, 2 ** 27, 3], // product beyond 2^53
+    () => [-1, 5],
+    () => [1.5, 4],
+    () => [3, '5'],
+    () => Array(10_000).fill(1),
+    () => [2 ** 53],
+    () => [],
+  ])();
+}
+
+/** data_offsets around a tensor's real [begin, end]: hostile values, reversed, short, long, beyond the data. */
+export function hostileOffsets(rnd: Random, [begin, end]: [number, number], dataSize: number): unknown {
+  return pick(rnd, [
+    () => hostileValue(rnd),
+    () => [hostileValue(rnd), end],
+    () => [begin, hostileValue(rnd)],
+    () => [end, begin],
+    () => [begin],
+    () => [begin, end, end],
+    () => [begin, dataSize + 1 + rnd.int(100)],
+    () => [0, 2 ** 53],
+    () => [-1, end - 1],
+    () => [begin + 0.5, end + 0.5],
+  ])();
+}
+
 export const describeValue = (v: unknown): string => (v instanceof Raw ? v.label : (JSON.stringify(v) ?? String(v)).slice(0, 40));
 
 /** JSON.stringify with Raw values spliced in. */

@@ -16,6 +16,8 @@ import { convertCheckpoint } from './convert.js';
 import {
   describeValue,
   expectPreciseError,
+  hostileOffsets,
+  hostileShape,
   hostileValue,
   joinSafetensors,
   newStats,
@@ -54,36 +56,6 @@ interface HeaderCase {
   bytes: Uint8Array;
   /** What size() says (a remote server may announce more than it sends). */
   claimedSize?: number;
-}
-
-function hostileShape(rnd: Random): unknown {
-  return pick(rnd, [
-    () => hostileValue(rnd),
-    () => [hostileValue(rnd)],
-    () => [2 ** 30, 2 ** 30, 2 ** 30], // product 2^90
-    () => [2 ** 26, 2 ** 27, 3], // product beyond 2^53
-    () => [-1, 5],
-    () => [1.5, 4],
-    () => [3, '5'],
-    () => Array(10_000).fill(1),
-    () => [2 ** 53],
-    () => [],
-  ])();
-}
-
-function hostileOffsets(rnd: Random, [begin, end]: [number, number], dataSize: number): unknown {
-  return pick(rnd, [
-    () => hostileValue(rnd),
-    () => [hostileValue(rnd), end],
-    () => [begin, hostileValue(rnd)],
-    () => [end, begin],
-    () => [begin],
-    () => [begin, end, end],
-    () => [begin, dataSize + 1 + rnd.int(100)],
-    () => [0, 2 ** 53],
-    () => [-1, end - 1],
-    () => [begin + 0.5, end + 0.5],
-  ])();
 }
 
 const BASE = writeSafetensors(
