@@ -16,6 +16,7 @@
 import { describe, it } from 'vitest';
 import { createStorage, readBuffer, readF32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
 import { createAttention, createAttentionPrep, decodeSplits, kvCacheBytes, type KvFormat } from '../src/kernels/attention.js';
+import { f16ToF32 } from '../src/io/bf16.js';
 import { applyRope, attention, rmsNorm, sigmoidGate } from '../src/model/ops.js';
 import { Random } from '../src/model/random.js';
 import { expectClose, gpuContext, GPU_VARIANTS, variantAvailable } from './harness.js';
@@ -50,16 +51,10 @@ const CASES: Case[] = [
   { heads: 4, kvHeads: 2, headDim: 256, rotaryDim: 64, kvFormat: 'f16', pos0: 277, calls: [23, 1] },
 ];
 
-const halfToFloat = (h: number): number => {
-  const exp = (h >>> 10) & 0x1f;
-  const mag = exp === 0 ? (h & 0x3ff) * 2 ** -24 : (1 + (h & 0x3ff) / 1024) * 2 ** (exp - 15);
-  return h & 0x8000 ? -mag : mag;
-};
-
 async function readCache(ctx: KernelContext, buffer: GPUBuffer, format: KvFormat, elements: number): Promise<Float32Array> {
   if (format === 'f32') return readF32(ctx, buffer, elements);
   const halves = new Uint16Array(await readBuffer(ctx, buffer, elements * 2));
-  return Float32Array.from(halves, halfToFloat);
+  return Float32Array.from(halves, f16ToF32);
 }
 
 /** Columns [offset, offset + width) of every row of a [rows, stride] matrix, concatenated. */

@@ -1,6 +1,7 @@
 /** Argument checks shared by the mixer kernel builders; every failure is an InvalidArgumentError naming the kernel. */
 import { ContextOverflowError, InvalidArgumentError } from '../errors.js';
 import type { BufferArg } from '../gpu/kernel.js';
+import { bindingBytes } from './buffer-checks.js';
 
 /** Throws unless every listed field is a positive integer. */
 export function requirePositiveInts(kernel: string, fields: Record<string, number>): void {
@@ -13,11 +14,6 @@ export function requirePositiveInts(kernel: string, fields: Record<string, numbe
 
 export function requireThat(kernel: string, ok: boolean, message: string): void {
   if (!ok) throw new InvalidArgumentError(`${kernel}: ${message}`);
-}
-
-/** Bytes a kernel may address through a binding. */
-export function bindingBytes(arg: BufferArg): number {
-  return 'buffer' in arg ? (arg.size ?? arg.buffer.size - (arg.offset ?? 0)) : arg.size;
 }
 
 /** Throws unless each buffer holds at least the bytes the kernel addresses at its maximum shape. */
