@@ -13,7 +13,8 @@
  *   f16 rounding is not double counted); f32 dot products of length d and an f32 online softmax over
  *   ≤ 600 positions: atol 2e-5, rtol 1e-4.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ContextOverflowError, InvalidArgumentError } from '../src/errors.js';
 import { createStorage, readBuffer, readF32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
 import { createAttention, createAttentionPrep, decodeSplits, kvCacheBytes, type KvFormat } from '../src/kernels/attention.js';
 import { f16ToF32 } from '../src/io/bf16.js';
@@ -169,4 +170,27 @@ describe.each(GPU_VARIANTS)('attention ($name)', (variant) => {
       await runCase(await gpuContext(variant), c);
     });
   }
+});
+
+describe('attention (bad input)', () => {
+  it('rejects inconsistent shapes, short buffers and positions past maxContext with typed errors', async () => {
+    const ctx = await gpuContext(GPU_VARIANTS[1]!);
+    const shape = { heads: 4, kvHeads: 2, headDim: 64, maxTokens: 4, maxContext: 8, kvFormat: 'f32' as const };
+    await expect(createAttention(ctx, { ...shape, heads: 3 })).rejects.toThrow(InvalidArgumentError);
+    await expect(createAttention(ctx, { ...shape, headDim: 62 })).rejects.toThrow(/multiple of 4/);
+    await expect(createAttentionPrep(ctx, { ...shape, rotaryDim: 15, ropeTheta: THETA, eps: EPS })).rejects.toThrow(/rotaryDim/);
+    const attn = await createAttention(ctx, shape);
+    const small = createStorage(ctx, 64, 'small');
+    const cache = createStorage(ctx, kvCacheBytes('f32', 8, 2, 64), 'cache');
+    const big = createStorage(ctx, 4 * 2 * 6 * 64 * 4, 'big');
+    try {
+      expect(() => attn.bind({ q: small, kCache: cache, vCache: cache, proj: big, out: big })).toThrow(/buffer "q"/);
+      const bound = attn.bind({ q: big, kCache: cache, vCache: cache, proj: big, out: big });
+      expect(() => bound.setPosition(6, 3)).toThrow(ContextOverflowError);
+      expect(() => bound.setPosition(0, 5)).toThrow(/maxTokens/);
+    } finally {
+      [small, cache, big].forEach((b) => ctx.allocator.destroy(b));
+      attn.destroy();
+    }
+  });
 });

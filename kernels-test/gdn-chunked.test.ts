@@ -4,9 +4,11 @@
  * across calls in both directions (chunked → recurrent → chunked). Tolerance atol 1e-4, rtol 1e-4,
  * justified in gdn-helpers.ts.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../src/errors.js';
+import { createGdnChunked, createGdnRecurrent } from '../src/kernels/gdn.js';
 import type { KernelContext } from '../src/gpu/kernel.js';
-import { checkCalls, checkChunkedMatchesRecurrent, GOLDEN, QWEN_08B } from './gdn-helpers.js';
+import { checkCalls, checkChunkedMatchesRecurrent, GOLDEN, QWEN_08B, recurrenceBuffers } from './gdn-helpers.js';
 import { gpuContext, GPU_VARIANTS, variantAvailable } from './harness.js';
 
 describe.each(GPU_VARIANTS)('gdn chunked ($name)', (variant) => {
@@ -25,4 +27,23 @@ describe.each(GPU_VARIANTS)('gdn chunked ($name)', (variant) => {
   run('0.8B shape, T=67 (two chunks)', (ctx) => checkCalls(ctx, QWEN_08B, [['chunked', 67]]));
   run('≡ GPU recurrent, golden shape, T=150', (ctx) => checkChunkedMatchesRecurrent(ctx, GOLDEN, 150));
   run('≡ GPU recurrent, 0.8B shape, T=20', (ctx) => checkChunkedMatchesRecurrent(ctx, QWEN_08B, 20));
+});
+
+describe('gdn chunked (bad input)', () => {
+  it('rejects bad chunk sizes, head ratios, head dims and token counts with typed errors', async () => {
+    const ctx = await gpuContext(GPU_VARIANTS[1]!);
+    const shape = { ...GOLDEN, maxTokens: 8 };
+    await expect(createGdnChunked(ctx, { ...shape, chunk: 100 })).rejects.toThrow(/chunk/);
+    await expect(createGdnChunked(ctx, { ...shape, valueHeads: 3 })).rejects.toThrow(InvalidArgumentError);
+    await expect(createGdnRecurrent(ctx, { ...shape, keyDim: 18 })).rejects.toThrow(/multiples of 4/);
+    const recurrent = await createGdnRecurrent(ctx, shape);
+    const state = new Float32Array(GOLDEN.valueHeads * GOLDEN.keyDim * GOLDEN.valueDim);
+    const bufs = recurrenceBuffers(ctx, GOLDEN, 8, state);
+    try {
+      expect(() => recurrent.bind({ ...bufs, state: bufs.beta })).toThrow(/buffer "state"/);
+      expect(() => recurrent.bind(bufs).setTokens(9)).toThrow(/maxTokens/);
+    } finally {
+      Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
+    }
+  });
 });

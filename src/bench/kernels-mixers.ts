@@ -73,22 +73,24 @@ export async function benchGdnPrefill(
   const dims = opts.dims ?? QWEN35_08B_GDN;
   const reps = opts.reps ?? 5;
   const { keyHeads: hk, valueHeads: hv, keyDim: dk, valueDim: dv } = dims;
-  const rnd = new Random(tokens);
-  const gates = gdnGates(rnd.normals(tokens * hv), rnd.normals(tokens * hv), rnd.normals(hv, 0.5), rnd.normals(hv, 0.5));
-  const bufs = {
-    q: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk, 1 / Math.sqrt(dk)), 'bench q'),
-    k: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk), 'bench k'),
-    v: uploadStorage(ctx, rnd.normals(tokens * hv * dv), 'bench v'),
-    beta: uploadStorage(ctx, gates.beta, 'bench beta'),
-    g: uploadStorage(ctx, gates.g, 'bench g'),
-    state: createStorage(ctx, hv * dk * dv * 4, 'bench state', 'linear-state'),
-    out: createStorage(ctx, tokens * hv * dv * 4, 'bench out'),
-  };
   const shape: GdnDimsShape = { ...dims, maxTokens: tokens };
   const [recurrent, chunked] = await Promise.all([createGdnRecurrent(ctx, shape), createGdnChunked(ctx, shape)]);
+  const rnd = new Random(tokens);
+  const gates = gdnGates(rnd.normals(tokens * hv), rnd.normals(tokens * hv), rnd.normals(hv, 0.5), rnd.normals(hv, 0.5));
+  const bufs: Record<string, GPUBuffer> = {};
   try {
-    const seq = recurrent.bind(bufs);
-    const chk = chunked.bind(bufs);
+    Object.assign(bufs, {
+      q: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk, 1 / Math.sqrt(dk)), 'bench q'),
+      k: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk), 'bench k'),
+      v: uploadStorage(ctx, rnd.normals(tokens * hv * dv), 'bench v'),
+      beta: uploadStorage(ctx, gates.beta, 'bench beta'),
+      g: uploadStorage(ctx, gates.g, 'bench g'),
+      state: createStorage(ctx, hv * dk * dv * 4, 'bench state', 'linear-state'),
+      out: createStorage(ctx, tokens * hv * dv * 4, 'bench out'),
+    });
+    const b = bufs as Record<'q' | 'k' | 'v' | 'beta' | 'g' | 'state' | 'out', GPUBuffer>;
+    const seq = recurrent.bind(b);
+    const chk = chunked.bind(b);
     seq.setTokens(tokens);
     chk.setTokens(tokens);
     const sequentialMs = await timeDispatches(ctx, seq.dispatches, reps);
@@ -127,15 +129,16 @@ export async function benchAttentionDecode(
     kvFormat === 'f16'
       ? Uint32Array.from({ length: cacheBytes / 4 }, () => (randomHalf() | (randomHalf() << 16)) >>> 0)
       : Float32Array.from({ length: cacheBytes / 4 }, () => (0.25 + 0.75 * rnd.next()) * (rnd.int(2) ? 1 : -1));
-  const bufs = {
-    q: uploadStorage(ctx, rnd.normals(heads * headDim), 'bench q'),
-    kCache: uploadStorage(ctx, cacheWords, 'bench k cache', 'kv-cache'),
-    vCache: uploadStorage(ctx, cacheWords, 'bench v cache', 'kv-cache'),
-    proj: uploadStorage(ctx, rnd.normals(2 * (heads + kvHeads) * headDim), 'bench proj'),
-    out: createStorage(ctx, heads * headDim * 4, 'bench out'),
-  };
+  const bufs: Record<string, GPUBuffer> = {};
   try {
-    const bound = attn.bind(bufs);
+    Object.assign(bufs, {
+      q: uploadStorage(ctx, rnd.normals(heads * headDim), 'bench q'),
+      kCache: uploadStorage(ctx, cacheWords, 'bench k cache', 'kv-cache'),
+      vCache: uploadStorage(ctx, cacheWords, 'bench v cache', 'kv-cache'),
+      proj: uploadStorage(ctx, rnd.normals(2 * (heads + kvHeads) * headDim), 'bench proj'),
+      out: createStorage(ctx, heads * headDim * 4, 'bench out'),
+    });
+    const bound = attn.bind(bufs as Record<'q' | 'kCache' | 'vCache' | 'proj' | 'out', GPUBuffer>);
     const points: AttentionDecodeBench['points'] = [];
     for (const context of contexts) {
       bound.setPosition(context - 1, 1);
