@@ -36,7 +36,8 @@ export interface BrowserSession {
 export async function startBrowser(): Promise<BrowserSession> {
   const server: ViteDevServer = await createServer({
     configFile: new URL('../vite.config.ts', import.meta.url).pathname,
-    server: { port: 0, host: '127.0.0.1', strictPort: false },
+    // No file watching or HMR: other work in the tree must not reload the page under a test.
+    server: { port: 0, host: '127.0.0.1', strictPort: false, watch: null, hmr: false },
     logLevel: 'error',
   });
   await server.listen();

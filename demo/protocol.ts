@@ -1,0 +1,138 @@
+/**
+ * The typed message protocol between the page (worker-client.ts) and the inference worker
+ * (worker.ts). The page sends `{id, request}`; the worker answers with any number of events for
+ * that id (progress, streamed text) and then exactly one `result` or `error`. `cancel` aborts the
+ * request with the given id (a load or a reply). Events with id 0 are unsolicited
+ * (the device was lost). Everything here is structured-cloneable.
+ */
+import type { ChatMessage, FinishReason, GenerationStats, MemoryComparison, MemoryPrediction, WeightFormat } from '../src/index.js';
+import type { FitReport } from './fit.js';
+import type { MemoryCurve } from './memory-curve.js';
+
+/** Where the checkpoint comes from. */
+export type SourceInput =
+  /** A folder of models/, served by the dev server at /models/<name>. */
+  | { kind: 'builtin'; name: string }
+  | { kind: 'hub'; repo: string; revision: string; token?: string }
+  | { kind: 'url'; url: string }
+  /** `<input type=file webkitdirectory>`: the files of one checkpoint folder. */
+  | { kind: 'files'; files: File[] }
+  | { kind: 'directory'; handle: FileSystemDirectoryHandle };
+
+export interface ModelSettings {
+  weightFormat: WeightFormat;
+  maxContext: number;
+  kvFormat: 'f16' | 'f32';
+  /** Keep remote downloads in the browser's storage (OPFS / Cache API). */
+  cache: boolean;
+}
+
+export interface SamplingSettings {
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  seed: number;
+  maxTokens: number;
+  enableThinking: boolean;
+}
+
+export interface AdapterView {
+  /** "vendor / architecture / description". */
+  name: string;
+  isSoftware: boolean;
+  f16: boolean;
+  subgroups: boolean;
+  subgroupSizes: string;
+  timestamps: boolean;
+  limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number; maxStorageBuffersPerShaderStage: number };
+}
+
+/** A short description of config.json. */
+export interface ModelSummary {
+  source: string;
+  modelType: string;
+  layers: number;
+  hiddenSize: number;
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+  experts: number;
+}
+
+export interface Inspection {
+  model: ModelSummary;
+  /** Absent when the settings cannot be planned (the fit report says why). */
+  prediction: MemoryPrediction | undefined;
+  fit: FitReport;
+  curve: MemoryCurve | undefined;
+}
+
+export interface ProgressView {
+  phase: string;
+  bytesDone: number;
+  bytesTotal: number;
+  filesDone: number;
+  filesTotal: number;
+  /** The file being transferred, if any. */
+  currentFile: string | undefined;
+  bytesPerSecond: number | undefined;
+  etaSeconds: number | undefined;
+}
+
+export interface LoadedView {
+  model: ModelSummary;
+  memory: MemoryComparison;
+  curve: MemoryCurve;
+  loadMs: number;
+}
+
+export interface ReplyView {
+  text: string;
+  finishReason: FinishReason;
+  stats: GenerationStats;
+  memory: MemoryComparison;
+}
+
+export type Request =
+  | { type: 'probe' }
+  | { type: 'inspect'; source: SourceInput; settings: ModelSettings }
+  | { type: 'load'; source: SourceInput; settings: ModelSettings }
+  | { type: 'chat'; messages: ChatMessage[]; sampling: SamplingSettings }
+  | { type: 'reset' }
+  | { type: 'unload' }
+  | { type: 'cancel'; target: number };
+
+/** What each request resolves to. */
+export interface Results {
+  probe: AdapterView;
+  inspect: Inspection;
+  load: LoadedView;
+  chat: ReplyView;
+  reset: MemoryComparison;
+  unload: null;
+  cancel: null;
+}
+
+export type RequestType = Request['type'];
+
+/** What the page can offer after an error. */
+export type Recovery = 'retry' | 'pick-model' | 'reload-model' | 'reset-chat' | 'none';
+
+export interface ErrorView {
+  /** The error class (GpuUnavailableError, DownloadError, AbortedError, ...). */
+  name: string;
+  message: string;
+  recovery: Recovery;
+}
+
+export interface RequestEnvelope {
+  id: number;
+  request: Request;
+}
+
+export type WorkerEvent =
+  | { id: number; type: 'progress'; progress: ProgressView }
+  | { id: number; type: 'text'; text: string; tokens: number }
+  | { id: number; type: 'result'; result: Results[RequestType] }
+  | { id: number; type: 'error'; error: ErrorView }
+  | { id: 0; type: 'device-lost'; error: ErrorView };

@@ -1,0 +1,58 @@
+/**
+ * The memory panel: one bar pair per category — predicted from the config (wide, light) and
+ * measured by the allocator (narrow, dark) with the error in percent — the totals, and the
+ * memory-vs-context plot.
+ */
+import { MEMORY_CATEGORIES, type MemoryByCategory } from '../../src/gpu/allocator.js';
+import type { MemoryComparison } from '../../src/index.js';
+import type { MemoryCurve } from '../memory-curve.js';
+import { byId, el } from './dom.js';
+import { formatBytes, formatPercent } from './format.js';
+import { CATEGORY_COLORS, memoryChartSvg } from './memory-chart.js';
+
+export const totalBytes = (m: MemoryByCategory): number => Object.values(m).reduce((a, b) => a + b, 0);
+
+function swatch(color: string, label: string): HTMLSpanElement {
+  const box = el('i');
+  box.style.background = color;
+  return el('span', {}, box, label);
+}
+
+function bar(className: string, bytes: number, scale: number, color?: string): HTMLDivElement {
+  const div = el('div', { className });
+  div.style.width = bytes > 0 ? `max(2px, ${((bytes / scale) * 100).toFixed(2)}%)` : '0';
+  if (color) div.style.background = color;
+  return div;
+}
+
+/** `measured` absent: before loading, only the prediction is shown. */
+export function showMemory(predicted: MemoryByCategory, memory?: MemoryComparison): void {
+  byId('memory-state').textContent = memory ? 'measured vs predicted' : 'predicted (not loaded)';
+  const scale = Math.max(...MEMORY_CATEGORIES.map((c) => Math.max(predicted[c], memory?.measured[c] ?? 0)), 1);
+  const rows = MEMORY_CATEGORIES.map((c) => {
+    const row = memory?.rows.find((r) => r.category === c);
+    const numbers = row
+      ? `${formatBytes(row.measured)} / ${formatBytes(row.predicted)} (${formatPercent(row.errorPercent)})`
+      : formatBytes(predicted[c]);
+    return el(
+      'div',
+      { className: 'memory-row' },
+      el('div', { className: 'label' }, el('span', { textContent: c }), el('span', { className: 'numbers', textContent: numbers })),
+      el('div', { className: 'track' }, bar('predicted', predicted[c], scale), row ? bar('measured', row.measured, scale, CATEGORY_COLORS[c]) : undefined),
+    );
+  });
+  const total = memory
+    ? `Total: ${formatBytes(totalBytes(memory.measured))} measured / ${formatBytes(memory.predicted.total)} predicted · peak ${formatBytes(totalBytes(memory.measuredPeak))}`
+    : `Total: ${formatBytes(totalBytes(predicted))} predicted`;
+  const legend = el(
+    'div',
+    { className: 'legend' },
+    swatch('#c5d0fa', 'predicted'),
+    memory ? swatch(CATEGORY_COLORS.weights, 'measured (allocator)') : undefined,
+  );
+  byId('memory-bars').replaceChildren(legend, ...rows, el('div', { className: 'memory-total', id: 'memory-total', textContent: total }));
+}
+
+export function showMemoryCurve(curve: MemoryCurve | undefined, measuredTotal?: number): void {
+  byId('memory-plot').innerHTML = curve ? memoryChartSvg(curve, measuredTotal) : '';
+}
