@@ -101,8 +101,8 @@ describe('lineChart', () => {
   });
 
   it('places points on the log and linear axes (sorted by x)', () => {
-    // Plot box: x 80..(700-200)=500, y (500-56)=444..40.
-    const px = (x: number) => 80 + ((Math.log2(x) - 8) / (12 - 8)) * 420;
+    // Plot box: x 80..(700 − legend 60 + 7 px × 8 chars of "measured") = 584, y (500 − 56) = 444..40.
+    const px = (x: number) => 80 + ((Math.log2(x) - 8) / (12 - 8)) * (584 - 80);
     const py = (y: number) => 444 + (y / 1000) * (40 - 444);
     const d = pathPoints(seriesGroups(svg)[0]!.children[0]!.attrs.d!);
     const expected = [[256, 100], [1000, 500], [4096, 900]].map(([x, y]) => [px(x!), py(y!)]);

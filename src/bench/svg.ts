@@ -16,6 +16,8 @@ export interface Axis {
   /** Range (default: from the data; a linear axis starts at 0 when all data are ≥ 0). */
   min?: number;
   max?: number;
+  /** Linear axes: ticks fall on round multiples of this unit (e.g. 2^30 for GiB); default 1. */
+  unit?: number;
 }
 
 export interface LineSeries {
@@ -58,7 +60,10 @@ export interface BarChartSpec {
 /** Colour-blind-safe palette (Okabe–Ito), cycled. */
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
 
-const MARGIN = { left: 80, right: 200, top: 40, bottom: 56 };
+const MARGIN = { left: 80, top: 40, bottom: 56 };
+
+/** Room for the legend: swatch + the longest name at ~7 px per character (12 px sans-serif). */
+const legendWidth = (names: readonly string[]): number => 60 + 7 * Math.max(0, ...names.map((n) => n.length));
 
 export const escapeXml = (s: string): string =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
@@ -97,7 +102,8 @@ function makeScale(axis: Axis, values: number[], from: number, to: number): Scal
     let max = axis.max ?? Math.max(...values);
     if (axis.min === undefined && min >= 0) min = 0;
     if (max === min) max = min + 1;
-    const ticks = niceTicks(min, max);
+    const unit = axis.unit ?? 1;
+    const ticks = niceTicks(min / unit, max / unit).map((t) => t * unit);
     if (axis.max === undefined) max = Math.max(max, ticks[ticks.length - 1]!);
     return { map: (v) => from + ((v - min) / (max - min)) * (to - from), ticks: ticks.filter((t) => t >= min && t <= max) };
   }
@@ -130,7 +136,7 @@ function frame(
   const fmtX = x.axis.format ?? compactNumber;
   const fmtY = y.axis.format ?? compactNumber;
   const bottom = h - MARGIN.bottom;
-  const right = w - MARGIN.right;
+  const right = w - legendWidth(legend.map((l) => l.name));
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
     `<title>${escapeXml(spec.title)}</title>`,
@@ -165,9 +171,9 @@ function frame(
   return out.join('\n') + '\n';
 }
 
-const plotBox = (spec: { width?: number; height?: number }) => ({
+const plotBox = (spec: { width?: number; height?: number }, names: readonly string[]) => ({
   left: MARGIN.left,
-  right: (spec.width ?? 900) - MARGIN.right,
+  right: (spec.width ?? 900) - legendWidth(names),
   top: MARGIN.top,
   bottom: (spec.height ?? 520) - MARGIN.bottom,
 });
@@ -178,7 +184,7 @@ export function lineChart(spec: LineChartSpec): string {
   const ys = spec.series.flatMap((s) => s.points.map((p) => p[1]));
   checkFinite(`${spec.title}: x`, xs);
   checkFinite(`${spec.title}: y`, ys);
-  const box = plotBox(spec);
+  const box = plotBox(spec, spec.series.map((s) => s.name));
   const xScale = makeScale(spec.x, xs, box.left, box.right);
   const yScale = makeScale(spec.y, ys, box.bottom, box.top);
   const legend = spec.series.map((s, i) => ({ name: s.name, color: s.color ?? PALETTE[i % PALETTE.length]!, dashed: s.style === 'dashed' }));
@@ -206,7 +212,7 @@ export function barChart(spec: BarChartSpec): string {
   const values = spec.series.flatMap((s) => [...s.values]);
   checkFinite(spec.title, values);
   const totals = spec.categories.map((_, c) => spec.series.reduce((a, s) => a + s.values[c]!, 0));
-  const box = plotBox(spec);
+  const box = plotBox(spec, spec.series.map((s) => s.name));
   const yScale = makeScale(spec.y, spec.stacked ? [0, ...totals] : [0, ...values], box.bottom, box.top);
   const slot = (box.right - box.left) / spec.categories.length;
   const centers = spec.categories.map((_, c) => box.left + slot * (c + 0.5));

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cache: async () => (await import('./cache.js')).command,
   serve: async () => (await import('./serve.js')).command,
   convert: async () => (await import('./convert.js')).command,
+  mem: async () => (await import('./mem.js')).command,
 };
 
 function usage(): string {
