@@ -18,6 +18,9 @@ const CHROMIUM_FLAGS = [
   '--enable-features=Vulkan',
   '--use-vulkan=swiftshader',
   '--use-webgpu-adapter=swiftshader',
+  // As src/gpu/device.ts does for Node: zero-initialise workgroup memory in the shader, not with
+  // the Vulkan extension, which SwiftShader compiles very slowly (same WebGPU semantics).
+  '--disable-dawn-features=use_vulkan_zero_initialize_workgroup_memory_extension',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',

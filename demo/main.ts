@@ -12,7 +12,7 @@ import { hideError, showError, type BannerAction } from './ui/error-banner.js';
 import { formatMs } from './ui/format.js';
 import { showFit, showProgress } from './ui/load-views.js';
 import { showMemory, showMemoryCurve, totalBytes } from './ui/memory-view.js';
-import { ModelPanel } from './ui/model-panel.js';
+import { describeSource, IncompleteChoiceError, ModelPanel } from './ui/model-panel.js';
 import { WorkerCallError, WorkerClient, type Call } from './worker-client.js';
 
 type PageState = 'starting' | 'no-model' | 'inspecting' | 'loading' | 'ready' | 'generating';
@@ -102,7 +102,8 @@ class Demo {
     try {
       return this.panel.read();
     } catch (e) {
-      this.fail(e, () => undefined);
+      if (!(e instanceof IncompleteChoiceError)) throw e;
+      showError({ name: 'Choose a model', message: e.message, recovery: 'none' });
       return undefined;
     }
   }
@@ -119,7 +120,7 @@ class Demo {
     hideError();
     this.modelLoaded = false;
     this.setState('loading');
-    this.status('Loading…');
+    this.status(`Loading ${describeSource(choice.source)}…`);
     showProgress({ phase: 'starting', bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, currentFile: undefined, bytesPerSecond: undefined, etaSeconds: undefined });
     const call = this.client.call({ type: 'load', ...choice }, (ev) => ev.type === 'progress' && showProgress(ev.progress));
     this.loadCall = call;

@@ -8,21 +8,6 @@ import type { ModelSettings, SourceInput } from './protocol.js';
 
 const HUB_REPO = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
-export function describeSource(input: SourceInput): string {
-  switch (input.kind) {
-    case 'builtin':
-      return `built-in ${input.name}`;
-    case 'hub':
-      return `${input.repo}@${input.revision || 'main'}`;
-    case 'url':
-      return input.url;
-    case 'files':
-      return `${input.files.length} picked files`;
-    case 'directory':
-      return `folder ${input.handle.name}`;
-  }
-}
-
 /** `pageUrl`: where relative URLs resolve (the worker's location). */
 export function toSourceSpec(input: SourceInput, settings: Pick<ModelSettings, 'cache'>, pageUrl: string): { spec: SourceSpec; options: OpenSourceOptions } {
   switch (input.kind) {

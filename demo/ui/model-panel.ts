@@ -13,9 +13,25 @@ interface DirectoryPickerWindow {
   showDirectoryPicker?(options?: { mode?: 'read' }): Promise<FileSystemDirectoryHandle>;
 }
 
+/** A short name for status lines. */
+export function describeSource(input: SourceInput): string {
+  switch (input.kind) {
+    case 'builtin':
+      return `built-in ${input.name}`;
+    case 'hub':
+      return `${input.repo}@${input.revision || 'main'}`;
+    case 'url':
+      return input.url;
+    case 'files':
+      return `${input.files.length} picked files`;
+    case 'directory':
+      return `folder ${input.handle.name}`;
+  }
+}
+
 /** Thrown by read() when the form does not name a model yet. */
 export class IncompleteChoiceError extends Error {
-  override name = 'InvalidArgumentError';
+  override name = 'IncompleteChoiceError';
 }
 
 export class ModelPanel {
