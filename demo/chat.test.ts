@@ -158,6 +158,19 @@ describe('demo page', () => {
 
     mkdirSync('.test-output', { recursive: true });
     await page.screenshot({ path: '.test-output/demo-chat.png' });
+  });
+
+  it('starts a new chat and shows a thinking reply as reasoning, equal to the reference', async () => {
+    await page.click('#reset');
+    await page.waitForFunction(() => document.querySelectorAll('#transcript .message').length === 0);
+    await page.click('#thinking');
+    await send('Think first.', 6);
+    const [user, reply] = await transcript();
+    const want = reference.reply([user!], 6, true);
+    expect(reply!.content).toBe(want.text);
+    const end = want.text.indexOf('</think>');
+    const reasoning = end < 0 ? want.text : want.text.slice(0, end + '</think>'.length);
+    expect(await text('.message.assistant .thinking')).toBe(reasoning);
     // Chromium logs a 404 for each optional file the loader probes (chat_template.jinja, ...) and for the bad location.
     expect(consoleErrors.filter((e) => !/404 \(Not Found\)/.test(e))).toEqual([]);
   });
