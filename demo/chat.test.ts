@@ -87,7 +87,8 @@ describe('demo page', () => {
     expect(fit).toContain('Fits the adapter’s limits');
     expect(await page.$$eval('#fit li.ok', (l) => l.length)).toBe(4);
     expect(await text('#memory-bars')).toContain(formatBytes(predicted.byCategory.weights));
-    expect(await page.$$eval('#memory-plot svg polygon', (p) => p.length)).toBeGreaterThanOrEqual(3);
+    expect(await page.$$eval('#memory-plot g.series[data-series="predicted total"] path', (p) => p.length)).toBe(1);
+    expect(await page.$$eval('#memory-plot g.series[data-series="predicted kv-cache"] path', (p) => p.length)).toBe(1);
   });
 
   it('explains a location without a checkpoint and offers a way back', async () => {
@@ -114,7 +115,14 @@ describe('demo page', () => {
     const rows = await page.$$eval('#memory-bars .memory-row .numbers', (n) => n.map((x) => x.textContent ?? ''));
     expect(rows).toHaveLength(6);
     for (const row of rows) expect(row).toMatch(/^\S+ \S+ \/ \S+ \S+ \(\+0\.0%\)$/);
-    expect(await page.$$eval('#memory-plot svg circle', (c) => c.length)).toBe(1);
+    expect(await page.$$eval('#memory-plot g.series[data-series="measured total"] circle', (c) => c.length)).toBe(1);
+    await page.click('#memory-plot');
+    expect(await page.$eval('#plot-dialog', (d) => (d as HTMLDialogElement).open)).toBe(true);
+    expect(await page.$$eval('#plot-dialog g.series[data-series="measured total"] circle', (c) => c.length)).toBe(1);
+    mkdirSync('.test-output', { recursive: true });
+    await page.screenshot({ path: '.test-output/demo-plot.png' });
+    await page.click('#plot-dialog-close');
+    expect(await page.$eval('#plot-dialog', (d) => (d as HTMLDialogElement).open)).toBe(false);
   });
 
   it('streams a greedy reply equal to the CPU reference, with prefill and decode speed', async () => {
@@ -156,7 +164,6 @@ describe('demo page', () => {
     expect(last.content).toBe(reference.reply(messages, 6, false).text);
     expect(await text('.message.assistant:last-child .meta')).toMatch(/decode [\d.]+ tok\/s/);
 
-    mkdirSync('.test-output', { recursive: true });
     await page.screenshot({ path: '.test-output/demo-chat.png' });
   });
 

@@ -17,9 +17,9 @@ import {
   type Qwen35Config,
   type Qwen35Model,
 } from '../src/index.js';
+import { memoryPlot } from '../src/cli/mem-plot.js';
 import { RateMeter } from '../src/io/progress.js';
 import { checkFit } from './fit.js';
-import { memoryCurve } from './memory-curve.js';
 import type { AdapterView, Inspection, LoadedView, ModelSettings, ModelSummary, ProgressView, ReplyView, SamplingSettings, SourceInput } from './protocol.js';
 import { toSourceSpec } from './source-spec.js';
 
@@ -49,6 +49,13 @@ export function adapterView(gpu: GpuContext): AdapterView {
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     },
   };
+}
+
+/** The memory-vs-context plot (SVG) of src/cli/mem-plot.ts, with the measured point once loaded. */
+function plot(source: string, config: Qwen35Config, settings: ModelSettings, measured?: MemoryComparison): string {
+  const title = `${source}: ${settings.weightFormat} weights, ${settings.kvFormat} KV cache`;
+  const points = measured ? [{ context: settings.maxContext, byCategory: measured.measured }] : [];
+  return memoryPlot(title, config, { weightFormat: settings.weightFormat, kvFormat: settings.kvFormat }, points);
 }
 
 function summarize(source: string, config: Qwen35Config): ModelSummary {
@@ -116,8 +123,7 @@ export class Engine {
     const source = await openSource(spec, { ...options, signal });
     const config = await readModelConfig(source);
     const { prediction, fit } = checkFit(config, settings, gpu.limits, { isSoftware: gpu.adapter.isSoftware, systemRamGiB: this.env.systemRamGiB });
-    const curve = prediction ? memoryCurve(config, settings, gpu.limits) : undefined;
-    return { model: summarize(source.description, config), prediction, fit, curve };
+    return { model: summarize(source.description, config), prediction, fit, plot: prediction ? plot(source.description, config, settings) : undefined };
   }
 
   async load(input: SourceInput, settings: ModelSettings, signal: AbortSignal, onProgress: (p: ProgressView) => void): Promise<LoadedView> {
@@ -135,10 +141,11 @@ export class Engine {
       onProgress: progressReporter(onProgress),
     });
     this.active = { model, settings };
+    const memory = model.memory();
     return {
       model: summarize(model.source.description, model.config),
-      memory: model.memory(),
-      curve: memoryCurve(model.config, settings, gpu.limits),
+      memory,
+      plot: plot(model.source.description, model.config, settings, memory),
       loadMs: performance.now() - started,
     };
   }

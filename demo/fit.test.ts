@@ -8,7 +8,6 @@ import { kvCacheBytes } from '../src/kernels/attention.js';
 import { predictMemory } from '../src/model/memory.js';
 import { TINY_CONFIGS } from '../src/model/tiny.js';
 import { checkFit, type BufferLimits } from './fit.js';
-import { contextPoints, memoryCurve } from './memory-curve.js';
 
 const config = TINY_CONFIGS.dense;
 const GiB = 2 ** 30;
@@ -60,24 +59,5 @@ describe('checkFit', () => {
     const hardware = ramCheck({ isSoftware: false, systemRamGiB: 64 });
     expect(hardware.ok).toBeUndefined();
     expect(hardware.detail).toMatch(/does not report/);
-  });
-});
-
-describe('memoryCurve', () => {
-  it('sweeps powers of two up to the model maximum plus the chosen context', () => {
-    expect(contextPoints(4096, 1000)).toEqual([256, 512, 1000, 1024, 2048, 4096]);
-    expect(contextPoints(100, 100)).toEqual([100]);
-  });
-
-  it('gives predictMemory per category at each point; only context-dependent categories grow', () => {
-    const curve = memoryCurve(config, settings, roomy);
-    curve.contexts.forEach((c, i) => {
-      const p = predictMemory(config, { ...settings, maxContext: c }, roomy as GPUSupportedLimits);
-      for (const [category, bytes] of Object.entries(p.byCategory)) expect(curve.byCategory[category as keyof typeof p.byCategory][i]).toBe(bytes);
-    });
-    const kv = curve.byCategory['kv-cache'];
-    expect(kv[kv.length - 1]! / kv[0]!).toBeCloseTo(4096 / 256, 6);
-    expect(new Set(curve.byCategory.weights).size).toBe(1);
-    expect(new Set(curve.byCategory['linear-state']).size).toBe(1);
   });
 });

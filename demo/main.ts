@@ -11,7 +11,7 @@ import { ChatView } from './ui/chat-view.js';
 import { hideError, showError, type BannerAction } from './ui/error-banner.js';
 import { formatMs } from './ui/format.js';
 import { showFit, showProgress } from './ui/load-views.js';
-import { showMemory, showMemoryCurve, totalBytes } from './ui/memory-view.js';
+import { enablePlotDialog, showMemory, showMemoryPlot } from './ui/memory-view.js';
 import { describeSource, IncompleteChoiceError, ModelPanel } from './ui/model-panel.js';
 import { WorkerCallError, WorkerClient, type Call } from './worker-client.js';
 
@@ -33,6 +33,7 @@ class Demo {
     byId('inspect').addEventListener('click', () => void this.inspect());
     byId('load').addEventListener('click', () => void this.load());
     byId('cancel-load').addEventListener('click', () => this.loadCall?.cancel());
+    enablePlotDialog();
   }
 
   private setState(state: PageState): void {
@@ -86,7 +87,7 @@ class Demo {
       showFit(inspection);
       this.panel.setContextLimit(inspection.model.maxPositionEmbeddings);
       if (inspection.prediction && !this.modelLoaded) showMemory(inspection.prediction.byCategory);
-      if (!this.modelLoaded) showMemoryCurve(inspection.curve);
+      if (!this.modelLoaded) showMemoryPlot(inspection.plot);
       this.status('');
       return inspection;
     } catch (e) {
@@ -131,7 +132,7 @@ class Demo {
       this.chat.clear(`${loaded.model.source} is ready. Ask something.`);
       this.status(`Loaded ${loaded.model.source} (${choice.settings.weightFormat}, context ${choice.settings.maxContext}) in ${formatMs(loaded.loadMs)}.`);
       showMemory(loaded.memory.predicted.byCategory, loaded.memory);
-      showMemoryCurve(loaded.curve, totalBytes(loaded.memory.measured));
+      showMemoryPlot(loaded.plot);
     } catch (e) {
       showProgress(undefined);
       if (toView(e).name === 'AbortedError') this.status('Loading cancelled.');

@@ -7,7 +7,6 @@
  */
 import type { ChatMessage, FinishReason, GenerationStats, MemoryComparison, MemoryPrediction, WeightFormat } from '../src/index.js';
 import type { FitReport } from './fit.js';
-import type { MemoryCurve } from './memory-curve.js';
 
 /** Where the checkpoint comes from. */
 export type SourceInput =
@@ -64,7 +63,8 @@ export interface Inspection {
   /** Absent when the settings cannot be planned (the fit report says why). */
   prediction: MemoryPrediction | undefined;
   fit: FitReport;
-  curve: MemoryCurve | undefined;
+  /** Predicted memory vs context length, an SVG document (src/cli/mem-plot.ts). */
+  plot: string | undefined;
 }
 
 export interface ProgressView {
@@ -82,7 +82,8 @@ export interface ProgressView {
 export interface LoadedView {
   model: ModelSummary;
   memory: MemoryComparison;
-  curve: MemoryCurve;
+  /** As Inspection.plot, with the measured total and KV cache at the loaded context. */
+  plot: string;
   loadMs: number;
 }
 

@@ -1,16 +1,24 @@
 /**
  * The memory panel: one bar pair per category — predicted from the config (wide, light) and
- * measured by the allocator (narrow, dark) with the error in percent — the totals, and the
- * memory-vs-context plot.
+ * measured by the allocator (narrow, coloured) with the error in percent — the totals, and the
+ * memory-vs-context plot (an SVG made in the worker by src/cli/mem-plot.ts), shown small in the
+ * panel and full size in a dialog when clicked.
  */
-import { MEMORY_CATEGORIES, type MemoryByCategory } from '../../src/gpu/allocator.js';
+import { MEMORY_CATEGORIES, type MemoryByCategory, type MemoryCategory } from '../../src/gpu/allocator.js';
 import type { MemoryComparison } from '../../src/index.js';
-import type { MemoryCurve } from '../memory-curve.js';
 import { byId, el } from './dom.js';
 import { formatBytes, formatPercent } from './format.js';
-import { CATEGORY_COLORS, memoryChartSvg } from './memory-chart.js';
 
-export const totalBytes = (m: MemoryByCategory): number => Object.values(m).reduce((a, b) => a + b, 0);
+const CATEGORY_COLORS: Record<MemoryCategory, string> = {
+  weights: '#4c6ef5',
+  'kv-cache': '#f59f00',
+  'linear-state': '#37b24d',
+  activations: '#ae3ec9',
+  staging: '#868e96',
+  other: '#adb5bd',
+};
+
+const totalBytes = (m: MemoryByCategory): number => Object.values(m).reduce((a, b) => a + b, 0);
 
 function swatch(color: string, label: string): HTMLSpanElement {
   const box = el('i');
@@ -53,6 +61,18 @@ export function showMemory(predicted: MemoryByCategory, memory?: MemoryCompariso
   byId('memory-bars').replaceChildren(legend, ...rows, el('div', { className: 'memory-total', id: 'memory-total', textContent: total }));
 }
 
-export function showMemoryCurve(curve: MemoryCurve | undefined, measuredTotal?: number): void {
-  byId('memory-plot').innerHTML = curve ? memoryChartSvg(curve, measuredTotal) : '';
+/** `svg`: a complete SVG document from the worker (text escaped by the chart writer). */
+export function showMemoryPlot(svg: string | undefined): void {
+  const thumbnail = byId<HTMLButtonElement>('memory-plot');
+  thumbnail.innerHTML = svg ?? '';
+  thumbnail.hidden = svg === undefined;
+  byId('plot-dialog-body').innerHTML = svg ?? '';
+}
+
+/** Opens the plot full size when the thumbnail is clicked. */
+export function enablePlotDialog(): void {
+  const dialog = byId<HTMLDialogElement>('plot-dialog');
+  byId('memory-plot').addEventListener('click', () => dialog.showModal());
+  byId('plot-dialog-close').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('click', (ev) => ev.target === dialog && dialog.close());
 }
