@@ -9,7 +9,7 @@
  *   MoE        experts.gateUp = per expert [gate ; up] (the checkpoint's fused layout) §5
  * Small vectors (norms, A_log, dt_bias, conv1d taps) stay f32.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, OutOfGpuMemoryError } from '../errors.js';
 import { dataBytes, scaleBytes, WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
 import { planMatrixParts, type PartPlan } from '../kernels/matrix.js';
 import type { Qwen35Config } from '../model/config.js';
@@ -85,7 +85,13 @@ export function planGpuWeights(config: Qwen35Config, formats: WeightFormats, max
   const h = config.hiddenSize;
   const matrix = (key: string, group: WeightGroup, format: WeightFormat, cols: number, sources: RowSource[], rowGranularity = 1): void => {
     const rows = sources.reduce((a, s) => a + s.rows, 0);
-    const parts = planMatrixParts(format, rows, cols, maxBindingBytes, rowGranularity);
+    let parts: PartPlan[];
+    try {
+      parts = planMatrixParts(format, rows, cols, maxBindingBytes, rowGranularity);
+    } catch (e) {
+      if (e instanceof OutOfGpuMemoryError) throw new OutOfGpuMemoryError(`${key}: ${e.message}`, { cause: e });
+      throw e;
+    }
     const bytes = parts.reduce((a, p) => a + dataBytes(format, p.rows, cols) + scaleBytes(format, p.rows, cols), 0);
     matrices.push({ key, group, format, rows, cols, rowGranularity, parts, sources, bytes });
   };

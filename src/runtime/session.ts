@@ -5,15 +5,17 @@
  * Calls are serialised by a queue; a lost device or a GPU validation error fails the call
  * with a clear error and leaves nothing allocated after dispose().
  */
-import { AbortedError, ContextOverflowError, DeviceLostError, GpuValidationError, InvalidArgumentError } from '../errors.js';
+import { AbortedError, ContextOverflowError, DeviceLostError, InvalidArgumentError, OutOfGpuMemoryError, Qwen35Error } from '../errors.js';
 import type { MemoryReport } from '../gpu/allocator.js';
 import { acquireGpu, type GpuContext } from '../gpu/device.js';
 import { createKernelContext, readF32, writeBuffer, type KernelContext } from '../gpu/kernel.js';
 import type { KvFormat } from '../kernels/attention.js';
 import type { Qwen35Config } from '../model/config.js';
 import { planActivations, planKernelScratch, planState, uniformArenaBytes, type BufferSpec, type SessionShape } from './buffer-plan.js';
+import { DeviceWatch } from './device-guard.js';
+import { checkPlanFits, describeNeed, planWeightsForDevice } from './fit-check.js';
 import { buildForwardGraphs, type ForwardGraphs } from './forward.js';
-import { planGpuWeights, resolveWeightFormats, type WeightFormats, type WeightFormatSpec, type WeightPlan } from './gpu-weight-plan.js';
+import { resolveWeightFormats, type WeightFormats, type WeightFormatSpec, type WeightPlan } from './gpu-weight-plan.js';
 import { destroyGpuWeights, type GpuWeights } from './gpu-weights.js';
 import type { Graph } from './graph.js';
 import type { SamplingOptions } from './options.js';
@@ -65,6 +67,23 @@ export function planSessionBuffers(config: Qwen35Config, shape: SessionShape): {
   return { state: planState(config, shape), activations: planActivations(config, shape), scratch: planKernelScratch(config, shape) };
 }
 
+/** Weights, cache, activations and graphs, in that order; on failure the caller frees the allocator. */
+async function allocate(
+  ctx: KernelContext,
+  config: Qwen35Config,
+  resolved: ResolvedSessionOptions,
+  plan: WeightPlan,
+  loadWeights: (ctx: KernelContext, plan: WeightPlan) => Promise<GpuWeights>,
+): Promise<{ weights: GpuWeights; cache: CacheState; activations: BufferSet; graphs: ForwardGraphs }> {
+  const weights = await loadWeights(ctx, plan);
+  const buffers = planSessionBuffers(config, resolved);
+  const kvRowBytes = config.numKeyValueHeads * config.headDim * (resolved.kvFormat === 'f16' ? 2 : 4);
+  const cache = new CacheState(ctx, buffers.state, kvRowBytes);
+  const activations = new BufferSet(ctx, buffers.activations);
+  const graphs = await buildForwardGraphs(ctx, config, resolved, weights, activations.buffers, cache.buffers);
+  return { weights, cache, activations, graphs };
+}
+
 export interface LoadedWeights {
   plan: WeightPlan;
   weights: GpuWeights;
@@ -74,10 +93,10 @@ export class Session {
   /** Tokens whose K/V and DeltaNet state are in the cache, in order. */
   readonly tokens: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
-  private lostReason: string | undefined;
-  private validationError: string | undefined;
   private readonly readbacks: GPUBuffer[];
   private disposed = false;
+  /** Buffers of the snapshots taken and not released (restore() accepts only these; copies of a snapshot share them). */
+  private readonly snapshots = new WeakSet<CacheSnapshot['buffers']>();
 
   private constructor(
     readonly ctx: KernelContext,
@@ -88,20 +107,17 @@ export class Session {
     private readonly activations: BufferSet,
     private readonly cache: CacheState,
     private readonly graphs: ForwardGraphs,
+    private readonly watch: DeviceWatch,
     private readonly ownsDevice: boolean,
   ) {
     this.readbacks = [activations.buffers.readback0!, activations.buffers.readback1!];
-    void ctx.gpu.lost.then((info) => {
-      this.lostReason = info.message || info.reason || 'unknown reason';
-    });
-    ctx.device.addEventListener('uncapturederror', (ev) => {
-      this.validationError ??= (ev as GPUUncapturedErrorEvent).error.message;
-    });
   }
 
   /**
    * Creates a session on a device: `loadWeights` fills the GPU weights (the loader decides where they
-   * come from); the rest is allocated from the buffer plan. Everything is released if any step fails.
+   * come from); the rest is allocated from the buffer plan. The plan is checked against the device's
+   * buffer limits before anything is allocated; a lost device, a GPU error or running out of GPU
+   * memory fail the load with a typed error, and everything is released if any step fails.
    */
   static async create(
     config: Qwen35Config,
@@ -109,19 +125,34 @@ export class Session {
     loadWeights: (ctx: KernelContext, plan: WeightPlan) => Promise<GpuWeights>,
   ): Promise<Session> {
     const gpu = options.gpu ?? (await acquireGpu());
-    const ctx = createKernelContext(gpu, { uniformBytes: uniformArenaBytes(config) });
+    let ctx: KernelContext | undefined;
+    const watch = new DeviceWatch(gpu);
     try {
       const resolved = resolveSessionOptions(config, options, gpu.limits);
-      const plan = planGpuWeights(config, resolved.formats, resolved.maxBindingBytes);
-      const weights = await loadWeights(ctx, plan);
       const buffers = planSessionBuffers(config, resolved);
-      const kvRowBytes = config.numKeyValueHeads * config.headDim * (resolved.kvFormat === 'f16' ? 2 : 4);
-      const cache = new CacheState(ctx, buffers.state, kvRowBytes);
-      const activations = new BufferSet(ctx, buffers.activations);
-      const graphs = await buildForwardGraphs(ctx, config, resolved, weights, activations.buffers, cache.buffers);
-      return new Session(ctx, config, resolved, plan, weights, activations, cache, graphs, !options.gpu);
+      const bufferList = [...buffers.state, ...buffers.activations, ...buffers.scratch];
+      const plan = planWeightsForDevice(config, resolved.formats, resolved.maxBindingBytes, bufferList);
+      checkPlanFits(plan, bufferList, gpu.limits);
+      const built = ctx = createKernelContext(gpu, { uniformBytes: uniformArenaBytes(config) });
+      gpu.device.pushErrorScope('out-of-memory');
+      let parts: Awaited<ReturnType<typeof allocate>>;
+      try {
+        parts = await watch.wait(allocate(built, config, resolved, plan, loadWeights), 'loading the model');
+      } finally {
+        const oom = await gpu.device.popErrorScope().catch(() => null);
+        if (oom) {
+          throw new OutOfGpuMemoryError(
+            `the GPU ran out of memory loading the model (${oom.message.split('\n')[0]}); it needs ` +
+              `${describeNeed(plan.bytes, bufferList)}: load it with a smaller weight format or maxContext`,
+          );
+        }
+      }
+      watch.check('loading the model');
+      const { weights, cache, activations, graphs } = parts;
+      return new Session(built, config, resolved, plan, weights, activations, cache, graphs, watch, !options.gpu);
     } catch (e) {
-      ctx.allocator.dispose();
+      watch.dispose();
+      ctx?.allocator.dispose();
       if (!options.gpu) gpu.destroy();
       throw e;
     }
@@ -139,13 +170,10 @@ export class Session {
     return run;
   }
 
-  /** Throws if the device was lost, a GPU error was raised, or the session was disposed. */
-  checkHealthy(): void {
-    if (this.disposed) throw new InvalidArgumentError('this session has been disposed');
-    if (this.lostReason !== undefined) {
-      throw new DeviceLostError(`the GPU device was lost (${this.lostReason}); load the model again to continue`);
-    }
-    if (this.validationError !== undefined) throw new GpuValidationError(`a GPU command failed: ${this.validationError}`);
+  /** Throws if the session was disposed, the device was lost or a GPU error was raised. */
+  checkHealthy(what = 'running the model'): void {
+    if (this.disposed) throw new InvalidArgumentError(`this model has been disposed (while ${what}); load it again to continue`);
+    this.watch.check(what);
   }
 
   setSampling(options: SamplingOptions): void {
@@ -171,7 +199,7 @@ export class Session {
     const body = options.sequentialGdn ? this.graphs.prefillSequential : this.graphs.prefill;
     const inFlight: Promise<unknown>[] = [];
     for (let start = 0; start < ids.length; start += chunk) {
-      if (inFlight.length >= 2) await inFlight.shift();
+      if (inFlight.length >= 2) await this.watch.wait(inFlight.shift()!, 'running the prompt');
       if (options.signal?.aborted) throw new AbortedError('the prompt was cancelled during prefill');
       this.checkHealthy();
       const part = ids.slice(start, start + chunk);
@@ -218,9 +246,10 @@ export class Session {
   async readToken(slot: number): Promise<number> {
     const buffer = this.readbacks[slot]!;
     try {
-      await buffer.mapAsync(GPUMapMode.READ);
+      await this.watch.wait(buffer.mapAsync(GPUMapMode.READ), 'waiting for the sampled token');
     } catch (e) {
-      this.checkHealthy();
+      this.checkHealthy('waiting for the sampled token');
+      if (e instanceof Qwen35Error) throw e;
       throw new DeviceLostError(`reading the sampled token failed: ${(e as Error).message}`, { cause: e });
     }
     const id = new Uint32Array(buffer.getMappedRange())[0]!;
@@ -231,7 +260,8 @@ export class Session {
 
   /** The logits of the last forward call (tests and scoring; a full read-back of the vocabulary). */
   readLogits(): Promise<Float32Array> {
-    return readF32(this.ctx, this.activations.buffers.logits!, this.config.vocabSize);
+    this.checkHealthy('reading the logits');
+    return this.watch.wait(readF32(this.ctx, this.activations.buffers.logits!, this.config.vocabSize), 'reading the logits');
   }
 
   /** Forgets the cached tokens (DeltaNet state zeroed; KV rows are overwritten as needed). */
@@ -245,17 +275,24 @@ export class Session {
 
   /** Copies the whole cache state; restore() returns to it. Release with releaseSnapshot(). */
   snapshot(): CacheSnapshot {
-    this.checkHealthy();
-    return this.cache.snapshot(this.ctx, this.position, this.tokens);
+    this.checkHealthy('taking a snapshot');
+    const snap = this.cache.snapshot(this.ctx, this.position, this.tokens);
+    this.snapshots.add(snap.buffers);
+    return snap;
   }
 
+  /** Returns to a snapshot this session took and has not released. */
   restore(snap: CacheSnapshot): void {
-    this.checkHealthy();
+    this.checkHealthy('restoring a snapshot');
+    if (!this.snapshots.has(snap.buffers)) {
+      throw new InvalidArgumentError('restore() needs a snapshot taken by this model with snapshot() and not released yet');
+    }
     this.cache.restore(this.ctx, snap);
     this.tokens.splice(0, this.tokens.length, ...snap.tokens);
   }
 
   releaseSnapshot(snap: CacheSnapshot): void {
+    this.snapshots.delete(snap.buffers);
     releaseSnapshot(this.ctx, snap);
   }
 
@@ -273,6 +310,7 @@ export class Session {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.watch.dispose();
     this.graphs.destroy();
     destroyGpuWeights(this.ctx, this.weights);
     this.activations.destroy();
