@@ -1,13 +1,15 @@
 /**
- * Browser test harness: serves the demo folder with Vite on 127.0.0.1 and drives headless
+ * Browser test harness: serves the demo folder with Vite on 127.0.0.1 — the dev server, or the
+ * production build (`vite build` into a temp folder + `vite preview`) — and drives headless
  * Debian Chromium (puppeteer-core) on SwiftShader, with the flags from
  * ../shared/docs/webgpu-without-gpu.md.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { createServer, type ViteDevServer } from 'vite';
+import { build, createServer, preview } from 'vite';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -36,17 +38,52 @@ export interface BrowserSession {
   close(): Promise<void>;
 }
 
-export async function startBrowser(): Promise<BrowserSession> {
-  const server: ViteDevServer = await createServer({
-    configFile: new URL('../vite.config.ts', import.meta.url).pathname,
+const CONFIG_FILE = new URL('../vite.config.ts', import.meta.url).pathname;
+
+interface RunningServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+function portOf(address: string | AddressInfo | null | undefined): number {
+  if (!address || typeof address === 'string') throw new Error('vite server has no TCP address');
+  return address.port;
+}
+
+async function startDevServer(): Promise<RunningServer> {
+  const server = await createServer({
+    configFile: CONFIG_FILE,
     // No file watching or HMR: other work in the tree must not reload the page under a test.
     server: { port: 0, host: '127.0.0.1', strictPort: false, watch: null, hmr: false },
     logLevel: 'error',
   });
   await server.listen();
-  const address = server.httpServer?.address();
-  if (!address || typeof address === 'string') throw new Error('vite server has no TCP address');
-  const baseUrl = `http://127.0.0.1:${address.port}/`;
+  return { port: portOf(server.httpServer?.address()), close: () => server.close() };
+}
+
+/** `vite build` into a temp folder, served by `vite preview` (deleted on close). */
+async function startBuiltServer(): Promise<RunningServer> {
+  const outDir = mkdtempSync(join(tmpdir(), 'qwen35-demo-build-'));
+  try {
+    await build({ configFile: CONFIG_FILE, logLevel: 'error', build: { outDir, emptyOutDir: true } });
+    const server = await preview({ configFile: CONFIG_FILE, logLevel: 'error', build: { outDir }, preview: { port: 0, host: '127.0.0.1', strictPort: false } });
+    return {
+      port: portOf(server.httpServer.address()),
+      close: async () => {
+        await server.close();
+        rmSync(outDir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    rmSync(outDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** `built`: serve the production build instead of the dev server. */
+export async function startBrowser(options: { built?: boolean } = {}): Promise<BrowserSession> {
+  const server = options.built ? await startBuiltServer() : await startDevServer();
+  const baseUrl = `http://127.0.0.1:${server.port}/`;
   const userDataDir = mkdtempSync(join(tmpdir(), 'qwen35-chromium-'));
   let browser: Browser;
   try {

@@ -19,7 +19,7 @@ let server: Server;
 let base: string;
 
 beforeAll(async () => {
-  for (const name of ['tiny-dense', 'other']) {
+  for (const name of ['tiny-dense', 'other', '.other.tmp-x']) {
     mkdirSync(join(root, name));
     writeFileSync(join(root, name, 'config.json'), '{"a":1}');
   }
@@ -38,7 +38,7 @@ afterAll(async () => {
 const get = (path: string, headers: Record<string, string> = {}, method = 'GET') => fetch(`${base}${path}`, { headers, method });
 
 describe('/models/ route', () => {
-  it('lists the folders that hold a config.json, the default model first', async () => {
+  it('lists the folders that hold a config.json, the default model first, not hidden ones', async () => {
     expect(await listModelFolders(root)).toEqual(['tiny-dense', 'other']);
     expect(await (await get('/index.json')).json()).toEqual(['tiny-dense', 'other']);
   });

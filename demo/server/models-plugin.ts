@@ -14,12 +14,12 @@ import type { Plugin } from 'vite';
 import { ensureDefaultModel, MODELS_DIR } from '../../src/model/tiny.js';
 import { parseByteRange } from './byte-range.js';
 
-/** Folders of `root` that hold a config.json, sorted, the default tiny model first. */
+/** Folders of `root` that hold a config.json, sorted, the default tiny model first (hidden ones — writes in progress — left out). */
 export async function listModelFolders(root: string): Promise<string[]> {
   const entries = await fsp.readdir(root, { withFileTypes: true }).catch(() => []);
   const out: string[] = [];
   for (const e of entries) {
-    if (e.isDirectory() && (await fsp.stat(join(root, e.name, 'config.json')).catch(() => undefined))) out.push(e.name);
+    if (e.isDirectory() && !e.name.startsWith('.') && (await fsp.stat(join(root, e.name, 'config.json')).catch(() => undefined))) out.push(e.name);
   }
   return out.sort((a, b) => (a === 'tiny-dense' ? -1 : b === 'tiny-dense' ? 1 : a.localeCompare(b)));
 }
