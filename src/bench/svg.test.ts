@@ -1,74 +1,13 @@
 /**
- * The SVG writer: output is parsed back with a small strict XML parser (every tag closed in
- * order, attributes quoted, only the five XML entities) and checked for the expected series,
+ * The SVG writer: output is parsed back with a small strict XML parser (xml-check.ts: every tag
+ * closed in order, attributes quoted, only the five XML entities) and checked for the expected series,
  * their geometry (exact pixel positions computed here from the axis ranges), escaping and errors.
  * Pixel coordinates are written with 2 decimals, so positions are compared to within 0.01 px.
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
 import { barChart, lineChart } from './svg.js';
-
-interface XmlNode {
-  name: string;
-  attrs: Record<string, string>;
-  children: XmlNode[];
-  text: string;
-}
-
-const ENTITY: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-function decode(s: string): string {
-  return s.replace(/&([a-z]+);|&/g, (m, name: string | undefined) => {
-    if (name === undefined || !(name in ENTITY)) throw new Error(`bad entity near "${m}"`);
-    return ENTITY[name]!;
-  });
-}
-
-/** Parses a standalone XML document (no DTD, no comments, no CDATA); throws on anything malformed. */
-function parseXml(xml: string): XmlNode {
-  const root: XmlNode = { name: '#document', attrs: {}, children: [], text: '' };
-  const stack: XmlNode[] = [root];
-  const tag = /<(\/?)([A-Za-z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>/y;
-  let i = 0;
-  while (i < xml.length) {
-    const lt = xml.indexOf('<', i);
-    const text = xml.slice(i, lt === -1 ? xml.length : lt);
-    if (text.includes('>')) throw new Error(`stray ">" in text at ${i}`);
-    stack[stack.length - 1]!.text += decode(text);
-    if (lt === -1) break;
-    tag.lastIndex = lt;
-    const m = tag.exec(xml);
-    if (!m) throw new Error(`malformed tag at ${lt}: ${xml.slice(lt, lt + 40)}`);
-    const [, closing, name, attrText, selfClosing] = m;
-    if (closing) {
-      const open = stack.pop();
-      if (open?.name !== name) throw new Error(`</${name}> closes <${open?.name}>`);
-    } else {
-      const attrs: Record<string, string> = {};
-      for (const a of attrText!.matchAll(/([\w:-]+)="([^"]*)"/g)) {
-        if (a[1]! in attrs) throw new Error(`duplicate attribute ${a[1]}`);
-        attrs[a[1]!] = decode(a[2]!);
-      }
-      const node: XmlNode = { name: name!, attrs, children: [], text: '' };
-      stack[stack.length - 1]!.children.push(node);
-      if (!selfClosing) stack.push(node);
-    }
-    i = tag.lastIndex;
-  }
-  if (stack.length !== 1) throw new Error(`unclosed <${stack[stack.length - 1]!.name}>`);
-  if (root.children.length !== 1 || root.text.trim() !== '') throw new Error('expected exactly one root element');
-  return root.children[0]!;
-}
-
-const all = (node: XmlNode, pred: (n: XmlNode) => boolean): XmlNode[] => [
-  ...(pred(node) ? [node] : []),
-  ...node.children.flatMap((c) => all(c, pred)),
-];
-
-const seriesGroups = (svg: XmlNode) => all(svg, (n) => n.name === 'g' && n.attrs.class === 'series');
-
-/** "M1 2 L3 4" → [[1,2],[3,4]] */
-const pathPoints = (d: string): number[][] => d.split(/\s*[ML]\s*/).filter(Boolean).map((p) => p.split(' ').map(Number));
+import { findAll as all, parseXml, pathPoints, seriesGroups } from './xml-check.js';
 
 describe('lineChart', () => {
   const spec = {
@@ -158,5 +97,14 @@ describe('barChart', () => {
     const [a, b] = seriesGroups(svg).map((g) => g.children[0]!);
     expect(Number(b!.attrs.x)).toBeCloseTo(Number(a!.attrs.x) + Number(a!.attrs.width), 2);
     expect(() => barChart({ title: 't', categories, series: [{ name: 'x', values: [1] }], y: { label: '' } })).toThrow(/1 values for 3 categories/);
+  });
+});
+
+describe('the XML check used above', () => {
+  it('rejects what is not well-formed', () => {
+    for (const bad of ['<a><b></a></b>', '<a x=1/>', '<a>&nbsp;</a>', '<a/><b/>', '<a x="1" x="2"/>', '<a>1 > 0</a>', '<a>']) {
+      expect(() => parseXml(bad), bad).toThrow();
+    }
+    expect(parseXml('<a x="&quot;"><b/>t&amp;</a>')).toEqual({ name: 'a', attrs: { x: '"' }, text: 't&', children: [{ name: 'b', attrs: {}, children: [], text: '' }] });
   });
 });
