@@ -13,9 +13,7 @@ import { build, createServer, preview } from 'vite';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-const CHROMIUM_FLAGS = [
-  '--headless=new',
-  '--no-sandbox',
+const WEBGPU_FLAGS = [
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
   '--use-vulkan=swiftshader',
@@ -23,6 +21,14 @@ const CHROMIUM_FLAGS = [
   // As src/gpu/device.ts does for Node: zero-initialise workgroup memory in the shader, not with
   // the Vulkan extension, which SwiftShader compiles very slowly (same WebGPU semantics).
   '--disable-dawn-features=use_vulkan_zero_initialize_workgroup_memory_extension',
+];
+
+/** A browser without WebGPU (to test what pages do then). */
+const NO_WEBGPU_FLAGS = ['--disable-features=WebGPU'];
+
+const CHROMIUM_FLAGS = [
+  '--headless=new',
+  '--no-sandbox',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
@@ -80,8 +86,8 @@ async function startBuiltServer(): Promise<RunningServer> {
   }
 }
 
-/** `built`: serve the production build instead of the dev server. */
-export async function startBrowser(options: { built?: boolean } = {}): Promise<BrowserSession> {
+/** `built`: serve the production build instead of the dev server; `webgpu: false`: a browser without WebGPU. */
+export async function startBrowser(options: { built?: boolean; webgpu?: boolean } = {}): Promise<BrowserSession> {
   const server = options.built ? await startBuiltServer() : await startDevServer();
   const baseUrl = `http://127.0.0.1:${server.port}/`;
   const userDataDir = mkdtempSync(join(tmpdir(), 'qwen35-chromium-'));
@@ -89,7 +95,7 @@ export async function startBrowser(options: { built?: boolean } = {}): Promise<B
   try {
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
-      args: [...CHROMIUM_FLAGS, `--user-data-dir=${userDataDir}`],
+      args: [...CHROMIUM_FLAGS, ...(options.webgpu === false ? NO_WEBGPU_FLAGS : WEBGPU_FLAGS), `--user-data-dir=${userDataDir}`],
       protocolTimeout: 300_000,
     });
   } catch (e) {
