@@ -2,17 +2,22 @@
  * Before loading: the predicted GPU memory (src/model/memory.ts, the same plans the session
  * allocates from) and whether the model fits this adapter. What is checked, and only that:
  *  1. the context length is one the model supports;
- *  2. every weight matrix can be split into buffers within maxStorageBufferBindingSize /
- *     maxBufferSize (the planner splits by rows; one row that is too large cannot be split);
- *  3. the largest other buffer (KV cache of one layer, activations, scratch) is within both limits;
+ *  2. every weight matrix can be split into buffers within the binding limit (the planner splits
+ *     by rows; a row too large for one binding cannot be split);
+ *  3. every planned buffer (weight parts, KV cache of each layer, state, activations, scratch) is
+ *     within maxBufferSize and maxStorageBufferBindingSize.
+ *  2 and 3 are the runtime's own pre-allocation check (src/runtime/fit-check.ts, run by
+ *  Session.create), so the page and the loader agree;
  *  4. the total against device memory — which WebGPU does not report. A software adapter
  *     (SwiftShader) uses system RAM, for which the browser gives a rounded hint
  *     (navigator.deviceMemory); for a hardware adapter it stays unknown.
  */
 import { Qwen35Error, predictMemory, type MemoryPrediction, type Qwen35Config } from '../src/index.js';
 import { formatBytes } from '../src/io/progress.js';
-import { dataBytes, scaleBytes } from '../src/io/formats.js';
-import { planGpuWeights } from '../src/runtime/gpu-weight-plan.js';
+import { dataBytes } from '../src/io/formats.js';
+import type { BufferSpec } from '../src/runtime/buffer-plan.js';
+import { checkPlanFits, planWeightsForDevice } from '../src/runtime/fit-check.js';
+import type { WeightPlan } from '../src/runtime/gpu-weight-plan.js';
 import { planSessionBuffers, resolveSessionOptions } from '../src/runtime/session.js';
 import type { ModelSettings } from './protocol.js';
 
@@ -49,37 +54,32 @@ const failure = (label: string, e: unknown): FitCheck => {
   throw e;
 };
 
-function largestWeightBuffer(config: Qwen35Config, settings: Settings, limits: BufferLimits): FitCheck {
-  const label = 'Weights split into buffers within the binding limit';
+/** Checks 2 and 3, as Session.create makes them before allocating anything. */
+function bufferChecks(config: Qwen35Config, settings: Settings, limits: BufferLimits): FitCheck[] {
+  const weightsLabel = 'Weights split into buffers within the binding limit';
+  const buffersLabel = 'Every buffer within maxBufferSize and maxStorageBufferBindingSize';
+  const resolved = resolveSessionOptions(config, settings, asLimits(limits));
+  const { state, activations, scratch } = planSessionBuffers(config, resolved);
+  const buffers = [...state, ...activations, ...scratch];
+  let plan: WeightPlan;
   try {
-    const resolved = resolveSessionOptions(config, { weightFormat: settings.weightFormat }, asLimits(limits));
-    const plan = planGpuWeights(config, resolved.formats, resolved.maxBindingBytes);
-    let largest = 0;
-    let buffers = 0;
-    for (const m of plan.matrices) {
-      for (const p of m.parts) {
-        largest = Math.max(largest, dataBytes(m.format, p.rows, m.cols), scaleBytes(m.format, p.rows, m.cols));
-        buffers += scaleBytes(m.format, p.rows, m.cols) > 0 ? 2 : 1;
-      }
-    }
-    return { label, ok: true, detail: `${buffers} matrix buffers, the largest ${formatBytes(largest)} ≤ ${formatBytes(resolved.maxBindingBytes)}` };
+    plan = planWeightsForDevice(config, resolved.formats, resolved.maxBindingBytes, buffers);
   } catch (e) {
-    return failure(label, e);
+    return [failure(weightsLabel, e)];
   }
-}
-
-function largestOtherBuffer(config: Qwen35Config, settings: Settings, limits: BufferLimits): FitCheck {
-  const label = 'KV cache, state and activation buffers within the limits';
+  const parts = plan.matrices.flatMap((m) => m.parts.map((p) => dataBytes(m.format, p.rows, m.cols)));
+  const weights: FitCheck = {
+    label: weightsLabel,
+    ok: true,
+    detail: `${parts.length} matrix parts, the largest ${formatBytes(Math.max(...parts))} ≤ ${formatBytes(resolved.maxBindingBytes)}`,
+  };
   try {
-    const resolved = resolveSessionOptions(config, settings, asLimits(limits));
-    const { state, activations, scratch } = planSessionBuffers(config, resolved);
-    const largest = [...state, ...activations, ...scratch].reduce((a, b) => (b.bytes > a.bytes ? b : a));
-    const limit = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
-    const ok = largest.bytes <= limit;
-    return { label, ok, detail: `largest: ${largest.key} ${formatBytes(largest.bytes)} ${ok ? '≤' : '>'} ${formatBytes(limit)}` };
+    checkPlanFits(plan, buffers, asLimits(limits));
   } catch (e) {
-    return failure(label, e);
+    return [weights, failure(buffersLabel, e)];
   }
+  const largest = buffers.reduce((a: BufferSpec, b) => (b.bytes > a.bytes ? b : a));
+  return [weights, { label: buffersLabel, ok: true, detail: `largest besides weights: ${largest.key} ${formatBytes(largest.bytes)}` }];
 }
 
 function deviceMemoryCheck(total: number, hint: DeviceMemoryHint): FitCheck {
@@ -108,7 +108,7 @@ export function checkFit(
   ];
   let prediction: MemoryPrediction | undefined;
   if (contextOk) {
-    checks.push(largestWeightBuffer(config, settings, limits), largestOtherBuffer(config, settings, limits));
+    checks.push(...bufferChecks(config, settings, limits));
     try {
       prediction = predictMemory(config, settings, asLimits(limits));
       checks.push(deviceMemoryCheck(prediction.total, hint));
