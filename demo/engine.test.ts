@@ -11,7 +11,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, DeviceLostError } from '../src/errors.js';
+import { AbortedError, ContextOverflowError, DeviceLostError } from '../src/errors.js';
 import { predictMemory } from '../src/model/memory.js';
 import { ensureDefaultModel, MODELS_DIR, TINY_CONFIGS } from '../src/model/tiny.js';
 import { Engine } from './engine.js';
@@ -91,5 +91,21 @@ describe('Engine', () => {
     expect(again.text).toBe(r.value.text);
     const memory = engine.reset();
     expect(memory.rows.find((m) => m.category === 'weights')!.measured).toBeGreaterThan(0);
+  });
+
+  it('refuses a conversation longer than the context with ContextOverflowError', async () => {
+    const sampling = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0, maxTokens: 2, enableThinking: false };
+    const long = engine.chat([{ role: 'user', content: 'word '.repeat(SETTINGS.maxContext) }], sampling, new AbortController().signal);
+    await expect(long.next()).rejects.toBeInstanceOf(ContextOverflowError);
+  });
+
+  it('reports a lost device, drops the model, and loads again on a fresh device', async () => {
+    engine.current().model.session.ctx.gpu.destroy();
+    await expect.poll(() => lost.length).toBe(1);
+    expect(lost[0]).toMatch(/device was lost/);
+    expect(() => engine.current()).toThrow(DeviceLostError);
+    const loaded = await engine.load(BUILTIN, SETTINGS, new AbortController().signal, () => undefined);
+    expect(loaded.memory.rows.every((r) => r.measured === r.predicted)).toBe(true);
+    expect(lost).toHaveLength(1);
   });
 });
