@@ -12,7 +12,8 @@ import type { FitReport } from './fit.js';
 export type SourceInput =
   /** A folder of models/, served by the dev server at /models/<name>. */
   | { kind: 'builtin'; name: string }
-  | { kind: 'hub'; repo: string; revision: string; token?: string }
+  /** `endpoint`: the hub's base URL (a mirror, or a local test hub); empty for huggingface.co. */
+  | { kind: 'hub'; repo: string; revision: string; endpoint: string; token?: string }
   | { kind: 'url'; url: string }
   /** `<input type=file webkitdirectory>`: the files of one checkpoint folder. */
   | { kind: 'files'; files: File[] }

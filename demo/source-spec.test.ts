@@ -13,17 +13,18 @@ describe('toSourceSpec', () => {
     });
   });
 
-  it('passes hub repo, revision (default main), token and the cache choice', () => {
-    expect(toSourceSpec({ kind: 'hub', repo: ' Qwen/Qwen3.5-0.8B ', revision: '' }, { cache: true }, page)).toEqual({
+  it('passes hub repo, revision (default main), endpoint, token and the cache choice', () => {
+    expect(toSourceSpec({ kind: 'hub', repo: ' Qwen/Qwen3.5-0.8B ', revision: '', endpoint: '' }, { cache: true }, page)).toEqual({
       spec: 'Qwen/Qwen3.5-0.8B',
       options: { cache: true, revision: 'main' },
     });
-    expect(toSourceSpec({ kind: 'hub', repo: 'a/b', revision: 'v1', token: 'hf_x' }, { cache: false }, page).options).toEqual({
+    expect(toSourceSpec({ kind: 'hub', repo: 'a/b', revision: 'v1', endpoint: 'http://mirror:8080/ ', token: 'hf_x' }, { cache: false }, page).options).toEqual({
       cache: false,
       revision: 'v1',
+      hubUrl: 'http://mirror:8080',
       token: 'hf_x',
     });
-    expect(() => toSourceSpec({ kind: 'hub', repo: 'not a repo', revision: 'main' }, { cache: true }, page)).toThrow(InvalidArgumentError);
+    expect(() => toSourceSpec({ kind: 'hub', repo: 'not a repo', revision: 'main', endpoint: '' }, { cache: true }, page)).toThrow(InvalidArgumentError);
   });
 
   it('resolves relative URLs against the page and refuses an empty one', () => {

@@ -17,6 +17,7 @@ export function toSourceSpec(input: SourceInput, settings: Pick<ModelSettings, '
       const repo = input.repo.trim();
       if (!HUB_REPO.test(repo)) throw new InvalidArgumentError(`"${repo}" is not a hub repo id; expected "owner/name", e.g. Qwen/Qwen3.5-0.8B`);
       const options: OpenSourceOptions = { cache: settings.cache, revision: input.revision.trim() || 'main' };
+      if (input.endpoint.trim()) options.hubUrl = input.endpoint.trim().replace(/\/+$/, '');
       if (input.token) options.token = input.token;
       return { spec: repo, options };
     }

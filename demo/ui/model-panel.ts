@@ -118,7 +118,8 @@ export class ModelPanel {
         const token = byId<HTMLInputElement>('hub-token').value.trim();
         const repo = byId<HTMLInputElement>('hub-repo').value;
         const revision = byId<HTMLInputElement>('hub-revision').value;
-        return token ? { kind: 'hub', repo, revision, token } : { kind: 'hub', repo, revision };
+        const endpoint = byId<HTMLInputElement>('hub-endpoint').value;
+        return token ? { kind: 'hub', repo, revision, endpoint, token } : { kind: 'hub', repo, revision, endpoint };
       }
       case 'url':
         return { kind: 'url', url: byId<HTMLInputElement>('base-url').value };
