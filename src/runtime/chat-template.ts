@@ -1,11 +1,13 @@
 /**
  * Chat prompts from the checkpoint's Jinja chat template, rendered by @huggingface/jinja (a
- * sandboxed interpreter: templates never reach eval). Qwen3.5 templates take `enable_thinking`
+ * sandboxed interpreter: templates never reach eval) with bounded work and memory
+ * (template-sandbox.ts). Qwen3.5 templates take `enable_thinking`
  * (§8): the generation prompt is `<|im_start|>assistant\n<think>\n` when on, and
  * `<|im_start|>assistant\n<think>\n\n</think>\n\n` when off.
  */
 import { Template } from '@huggingface/jinja';
 import { InvalidArgumentError, ModelFormatError } from '../errors.js';
+import { renderBounded, TemplateLimitError } from './template-sandbox.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
@@ -46,7 +48,7 @@ export class ChatTemplate {
 
   render(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
     try {
-      return this.template.render({
+      return renderBounded(this.template, {
         messages,
         add_generation_prompt: options.addGenerationPrompt ?? true,
         enable_thinking: options.enableThinking ?? true,
@@ -55,7 +57,11 @@ export class ChatTemplate {
         eos_token: '<|im_end|>',
       });
     } catch (e) {
-      throw new InvalidArgumentError(`the chat template failed to render these messages: ${(e as Error).message}`, { cause: e });
+      const message = e instanceof Error ? e.message : String(e);
+      if (e instanceof TemplateLimitError || e instanceof RangeError) {
+        throw new ModelFormatError(`the chat template was stopped: ${message}`, { cause: e });
+      }
+      throw new InvalidArgumentError(`the chat template failed to render these messages: ${message}`, { cause: e });
     }
   }
 }

@@ -8,8 +8,8 @@
  * possibly the last one, which is then kept as `pending` and fed first by the next call (a
  * multi-turn conversation continues without recomputing anything).
  */
-import { AbortedError, ContextOverflowError } from '../errors.js';
-import { checkTokenIds, resolveGenerateOptions, StopMatcher, type GenerateOptions } from './options.js';
+import { AbortedError, ContextOverflowError, InvalidArgumentError } from '../errors.js';
+import { checkPrompt, checkTokenIds, resolveGenerateOptions, StopMatcher, type GenerateOptions } from './options.js';
 import type { Session } from './session.js';
 import type { CacheSnapshot } from './state.js';
 import type { TextTokenizer } from './tokenizer.js';
@@ -45,6 +45,8 @@ const now = (): number => performance.now();
 export class Generator {
   /** The last generated id when it is not in the cache yet. */
   private pending: number | undefined;
+  /** A generation holds the session (reset/snapshot/restore would corrupt it and are refused). */
+  private running = false;
 
   constructor(
     readonly session: Session,
@@ -57,23 +59,65 @@ export class Generator {
   }
 
   reset(): void {
+    this.refuseWhileRunning('reset()');
+    this.forget();
+  }
+
+  private forget(): void {
     this.session.reset();
     this.pending = undefined;
   }
 
+  private refuseWhileRunning(call: string): void {
+    if (this.running) {
+      throw new InvalidArgumentError(`${call} while a generation is running: finish the stream, break out of it or abort it first`);
+    }
+  }
+
   /** The cache state with the pending token fed first, so that a restore continues exactly here. */
   snapshot(): CacheSnapshot {
+    this.refuseWhileRunning('snapshot()');
     const snap = this.session.snapshot();
     return this.pending === undefined ? snap : { ...snap, pending: this.pending };
   }
 
   restore(snap: CacheSnapshot): void {
+    this.refuseWhileRunning('restore()');
     this.session.restore(snap);
     this.pending = snap.pending;
   }
 
   /** Streams generated tokens for `prompt` appended to the cached conversation. */
-  async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
+  generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
+    return this.stream(() => {
+      checkPrompt(prompt);
+      return typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
+    }, options);
+  }
+
+  /**
+   * Streams the reply to a whole conversation `ids` (a rendered chat): when it extends what the
+   * cache holds, only the new tokens are computed; otherwise the cache starts over. Decided when
+   * the call gets the session, so queued calls see the conversation their predecessors left.
+   */
+  generateConversation(ids: readonly number[], options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
+    return this.stream(() => [...ids], options, () => {
+      const history = this.history;
+      if (history.length < ids.length && history.every((id, i) => ids[i] === id)) return ids.slice(history.length);
+      this.forget();
+      return [...ids];
+    });
+  }
+
+  /**
+   * The token loop. `promptIds` gives the prompt (validated before waiting for the session);
+   * `continueFrom` (run once the session is ours) the part of it to feed after the cache.
+   */
+  private async *stream(
+    promptIds: () => number[],
+    options: GenerateOptions,
+    continueFrom: (ids: number[]) => number[] = (ids) => ids,
+  ): AsyncGenerator<GenerationChunk, GenerationResult> {
     const session = this.session;
     const config = session.config;
     const opts = resolveGenerateOptions(options, {
@@ -81,17 +125,20 @@ export class Generator {
       vocabSize: config.vocabSize,
       maxTokens: session.options.maxContext,
     });
-    const promptIds = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
-    checkTokenIds(promptIds, config.vocabSize);
-    const ids = this.pending === undefined ? promptIds : [this.pending, ...promptIds];
+    const prompt = promptIds();
+    checkTokenIds(prompt, config.vocabSize);
     if (opts.signal?.aborted) throw new AbortedError('generation was cancelled before it started');
 
     const release = await acquire(session);
+    this.running = true;
     try {
       session.checkHealthy();
+      // Read the conversation only now: calls queued before this one have changed it.
+      const promptPart = continueFrom(prompt);
+      const ids = this.pending === undefined ? promptPart : [this.pending, ...promptPart];
       if (session.position + ids.length + 1 > session.options.maxContext) {
         throw new ContextOverflowError(
-          `the prompt (${promptIds.length} tokens) plus at least one generated token does not fit: ${session.position} tokens are ` +
+          `the prompt (${promptPart.length} tokens) plus at least one generated token does not fit: ${session.position} tokens are ` +
             `cached and the context holds ${session.options.maxContext}; reset the session or load it with a larger maxContext`,
         );
       }
@@ -167,6 +214,7 @@ export class Generator {
         },
       };
     } finally {
+      this.running = false;
       release();
     }
   }

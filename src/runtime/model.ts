@@ -3,7 +3,7 @@
  * high-level calls users make — generate(), chat() (the checkpoint's template, with
  * enable_thinking) and an OpenAI-style chat.completions.create().
  */
-import { ConfigError, ModelFormatError } from '../errors.js';
+import { AbortedError, ConfigError, ModelFormatError } from '../errors.js';
 import type { ProgressCallback, CheckpointSource } from '../io/source.js';
 import { openPackedCheckpoint, PACKED_MANIFEST } from '../io/packed-manifest.js';
 import { openTensorDirectory } from '../io/tensor-directory.js';
@@ -45,7 +45,8 @@ export async function readModelConfig(source: CheckpointSource): Promise<Qwen35C
 
 export class Qwen35Model {
   readonly generator: Generator;
-  private readonly template: ChatTemplate | undefined;
+  /** The parsed chat template, or why it could not be parsed (reported by chat(), not by load()). */
+  private readonly template: ChatTemplate | ModelFormatError | undefined;
   /**
    * Streams the assistant's reply to a conversation; also the OpenAI-style facade
    * `model.chat.completions.create({ messages, stream })`.
@@ -61,7 +62,7 @@ export class Qwen35Model {
     readonly session: Session,
   ) {
     this.generator = new Generator(session, tokenizer);
-    this.template = tokenizer.chatTemplate ? new ChatTemplate(tokenizer.chatTemplate) : undefined;
+    this.template = tokenizer.chatTemplate ? parseTemplate(tokenizer.chatTemplate, source.description) : undefined;
     this.chat = Object.assign((messages: ChatMessage[], options?: ChatOptions) => this.chatStream(messages, options), {
       completions: createCompletions(this),
     });
@@ -87,12 +88,19 @@ export class Qwen35Model {
       const session = await Session.create(config, { ...options, weightFormat: packed.formats }, (ctx, plan) =>
         loadPackedWeights(ctx, plan, packed, loadOptions),
       );
-      return new Qwen35Model(source, config, tokenizer, session);
+      return Qwen35Model.unlessCancelled(new Qwen35Model(source, config, tokenizer, session), options.signal);
     }
     const dir = await openTensorDirectory(source);
     const recipes = planWeights(config, dir);
     const session = await Session.create(config, options, (ctx, plan) => loadGpuWeights(ctx, plan, recipes, dir, loadOptions));
-    return new Qwen35Model(source, config, tokenizer, session);
+    return Qwen35Model.unlessCancelled(new Qwen35Model(source, config, tokenizer, session), options.signal);
+  }
+
+  /** A load cancelled after the loader's last check must not hand back a model nobody will dispose. */
+  private static unlessCancelled(model: Qwen35Model, signal: AbortSignal | undefined): Qwen35Model {
+    if (!signal?.aborted) return model;
+    model.dispose();
+    throw new AbortedError('loading the model was cancelled');
   }
 
   /** Streams the continuation of `prompt` (text or token ids) after the cached conversation. */
@@ -108,6 +116,7 @@ export class Qwen35Model {
   /** The prompt text the chat template makes of `messages` (with the generation prompt). */
   renderChat(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
     if (!this.template) throw new ModelFormatError(`${this.source.description}: the checkpoint has no chat template`);
+    if (this.template instanceof ModelFormatError) throw this.template;
     return this.template.render(validateMessages(messages), options);
   }
 
@@ -117,11 +126,7 @@ export class Qwen35Model {
    * session starts over. (Use snapshot()/restore() to branch conversations explicitly.)
    */
   chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
-    const ids = this.tokenizer.encode(this.renderChat(messages, options));
-    const history = this.generator.history;
-    if (startsWith(ids, history) && history.length < ids.length) return this.generator.generate(ids.slice(history.length), options);
-    this.generator.reset();
-    return this.generator.generate(ids, options);
+    return this.generator.generateConversation(this.tokenizer.encode(this.renderChat(messages, options)), options);
   }
 
   /** Copies the whole cache state (fixed-size DeltaNet state + the KV rows in use). */
@@ -153,8 +158,13 @@ export class Qwen35Model {
   }
 }
 
-function startsWith(ids: readonly number[], prefix: readonly number[]): boolean {
-  return prefix.length <= ids.length && prefix.every((id, i) => ids[i] === id);
+/** A template that does not parse must not fail the load (generate() does not need it): chat() reports it. */
+function parseTemplate(source: string, where: string): ChatTemplate | ModelFormatError {
+  try {
+    return new ChatTemplate(source);
+  } catch (e) {
+    return new ModelFormatError(`${where}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** Runs a generation to its end (handing each chunk to `onChunk`) and returns the result. */

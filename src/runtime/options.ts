@@ -44,6 +44,7 @@ export function resolveGenerateOptions(
   options: GenerateOptions,
   defaults: { eosTokenIds: number[]; vocabSize: number; maxTokens: number },
 ): ResolvedGenerateOptions {
+  check(typeof options === 'object' && options !== null && !Array.isArray(options), 'generation options must be an object (or left out)');
   const s: SamplingOptions = {
     temperature: options.temperature ?? DEFAULT_SAMPLING.temperature,
     topK: options.topK ?? DEFAULT_SAMPLING.topK,
@@ -68,7 +69,18 @@ export function resolveGenerateOptions(
     Array.isArray(eosTokenIds) && eosTokenIds.every((id) => isInt(id) && id >= 0 && id < defaults.vocabSize),
     `eosTokenIds must be token ids in [0, ${defaults.vocabSize})`,
   );
-  return { sampling: s, maxTokens, stop, eosTokenIds, signal: options.signal };
+  const signal = options.signal;
+  check(signal === undefined || isAbortSignal(signal), 'signal must be an AbortSignal (from an AbortController)');
+  return { sampling: s, maxTokens, stop, eosTokenIds, signal };
+}
+
+/** Duck-typed, so that a signal from another realm (an iframe, a worker polyfill) is accepted too. */
+const isAbortSignal = (s: unknown): s is AbortSignal =>
+  typeof s === 'object' && s !== null && typeof (s as AbortSignal).aborted === 'boolean' && typeof (s as AbortSignal).addEventListener === 'function';
+
+/** A prompt is text or an array of token ids. */
+export function checkPrompt(prompt: unknown): asserts prompt is string | readonly number[] {
+  check(typeof prompt === 'string' || Array.isArray(prompt), `the prompt must be a string or an array of token ids, got ${prompt === null ? 'null' : typeof prompt}`);
 }
 
 /** Validates prompt token ids against the vocabulary. */

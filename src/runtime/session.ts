@@ -259,7 +259,7 @@ export class Session {
   }
 
   /** The logits of the last forward call (tests and scoring; a full read-back of the vocabulary). */
-  readLogits(): Promise<Float32Array> {
+  async readLogits(): Promise<Float32Array> {
     this.checkHealthy('reading the logits');
     return this.watch.wait(readF32(this.ctx, this.activations.buffers.logits!, this.config.vocabSize), 'reading the logits');
   }
