@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).command,
   convert: async () => (await import('./convert.js')).command,
   mem: async () => (await import('./mem.js')).command,
+  bench: async () => (await import('./bench.js')).command,
 };
 
 function usage(): string {

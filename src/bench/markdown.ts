@@ -1,0 +1,171 @@
+/**
+ * Markdown reports of a `qwen35-bench/1` result and of a comparison. Every table states the
+ * adapter; a software adapter (CPU) gets a warning line at the top of the report.
+ */
+import { formatBytes } from '../gpu/allocator.js';
+import { adapterLabel } from './environment.js';
+import type { BenchResult, CompareResult, ModelResult } from './schema.js';
+import type { Summary } from './stats.js';
+
+/** Three significant digits, no exponent for everyday magnitudes. */
+export const fmt = (x: number): string => {
+  if (!Number.isFinite(x)) return String(x);
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 1000) return Math.round(x).toLocaleString('en-US');
+  return String(+x.toPrecision(3));
+};
+
+const range = (s: Summary): string => `${fmt(s.min)}–${fmt(s.max)}`;
+const iqr = (s: Summary): string => `${fmt(s.q1)}–${fmt(s.q3)}`;
+
+export function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [line(header), `|${header.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+const modelId = (m: ModelResult): string => `${m.model.name} ${m.parameters.formatLabel}`;
+
+function headline(r: BenchResult): string {
+  const probe = r.adapter.bandwidth?.gbps;
+  const rows = r.models.flatMap((m) =>
+    m.decode.map((d) => [
+      modelId(m),
+      String(d.context),
+      fmt(d.tokensPerSecond.median),
+      formatBytes(d.bytesPerToken.total),
+      fmt(d.effectiveGBps),
+      probe === undefined ? 'n/a' : fmt(probe),
+      d.percentOfProbe === undefined ? 'n/a' : `**${fmt(d.percentOfProbe)}%**`,
+    ]),
+  );
+  if (rows.length === 0) return '';
+  return [
+    '## Headline: decode bandwidth vs the probe',
+    '',
+    'Bytes per token = weights touched by one decode step (MoE: the k active experts only; the embedding: one row) + KV rows read + DeltaNet state read and written, from the runtime\'s plans. Effective GB/s = bytes per token × tokens/s; the probe is a plain streaming read on the same adapter.',
+    '',
+    table(['model', 'context', 'tok/s', 'bytes/token', 'effective GB/s', 'probe GB/s', '% of probe'], rows),
+  ].join('\n');
+}
+
+function prefillSection(r: BenchResult): string {
+  const rows = r.models.flatMap((m) =>
+    m.prefill.map((p) => [modelId(m), String(p.promptTokens), fmt(p.tokensPerSecond.median), range(p.tokensPerSecond), fmt(p.timeToFirstTokenMs.median), range(p.timeToFirstTokenMs)]),
+  );
+  if (rows.length === 0) return '';
+  return ['## Prefill and time to first token', '', table(['model', 'prompt', 'tok/s (median)', 'tok/s min–max', 'TTFT ms (median)', 'TTFT min–max'], rows)].join('\n');
+}
+
+function decodeSection(r: BenchResult): string {
+  const rows = r.models.flatMap((m) =>
+    m.decode.map((d) => [modelId(m), String(d.context), String(d.tokens), fmt(d.tokensPerSecond.median), iqr(d.tokensPerSecond), range(d.tokensPerSecond), fmt(d.msPerToken.median)]),
+  );
+  if (rows.length === 0) return '';
+  return ['## Decode', '', table(['model', 'context', 'steps', 'tok/s (median)', 'IQR', 'min–max', 'ms/token'], rows)].join('\n');
+}
+
+function profileSection(m: ModelResult): string {
+  const p = m.profile;
+  if (!p) return '';
+  const parts = [
+    `## Decode profile: ${modelId(m)} (context ${p.context}, ${p.steps} steps)`,
+    '',
+    `${p.dispatchesPerToken} dispatches per token; host update + encode + submit ${fmt(p.encodeMsPerToken.median)} ms/token` +
+      (p.gpuMsPerToken ? `; GPU kernels (sum, one pass per kernel) ${fmt(p.gpuMsPerToken.median)} ms/token.` : '.'),
+  ];
+  if (p.note) parts.push('', `Note: ${p.note}.`);
+  if (p.byKind) {
+    parts.push('', table(['kind', 'ms/token', '%', 'nodes', 'dispatches'], p.byKind.map((k) => [k.kind, fmt(k.ms), fmt(k.percent), String(k.nodes), String(k.dispatches)])));
+  }
+  if (p.topOps) {
+    parts.push('', 'Top operations (summed over layers):', '', table(['op', 'kind', 'ms/token', '%', 'layers'], p.topOps.map((o) => [o.op, o.kind, fmt(o.ms), fmt(o.percent), String(o.nodes)])));
+  }
+  return parts.join('\n');
+}
+
+function gdnSection(r: BenchResult): string {
+  const rows = r.models.flatMap((m) => {
+    const g = m.gdnPrefill;
+    return g ? [[`${modelId(m)} (whole prefill)`, String(g.promptTokens), fmt(g.chunkedMs.median), fmt(g.sequentialMs.median), `${fmt(g.speedup.median)}× (IQR ${iqr(g.speedup)})`]] : [];
+  });
+  const k = r.adapter.kernels?.gdnPrefill;
+  if (k) {
+    const dims = `${k.dims.valueHeads} heads ${k.dims.keyDim}×${k.dims.valueDim}`;
+    rows.push([`kernel only (${dims})`, String(k.tokens), fmt(k.chunkedMs), fmt(k.sequentialMs), `${fmt(k.ratio)}×`]);
+  }
+  if (rows.length === 0) return '';
+  return ['## DeltaNet prefill: chunked vs sequential', '', 'Speedup = sequential time / chunked time on the same adapter (> 1: the chunked form is faster).', '', table(['what', 'prompt', 'chunked ms', 'sequential ms', 'speedup'], rows)].join('\n');
+}
+
+function kernelSection(r: BenchResult): string {
+  const k = r.adapter.kernels;
+  const parts: string[] = [];
+  const probe = r.adapter.bandwidth?.gbps;
+  if (r.adapter.bandwidth) {
+    const b = r.adapter.bandwidth;
+    parts.push(`Bandwidth probe: ${fmt(b.gbps)} GB/s (streaming read of ${formatBytes(b.bytes)}; runs ${range(b.runs)} GB/s).`);
+  }
+  if (k?.matvec) {
+    const rows = k.matvec.points.map((x) => [x.shape, x.format, fmt(x.ms), fmt(x.gbps), probe ? `${fmt((100 * x.gbps) / probe)}%` : 'n/a']);
+    parts.push('', 'Decode matvec (weights + scales + x + y bytes):', '', table(['shape', 'format', 'ms', 'GB/s', '% of probe'], rows));
+  }
+  if (k?.attentionDecode) {
+    const a = k.attentionDecode;
+    const rows = a.points.map((x) => [String(x.context), String(x.splits), fmt(x.ms)]);
+    parts.push('', `Attention decode step (${a.heads} heads, ${a.kvHeads} KV heads, dim ${a.headDim}, ${a.kvFormat} cache):`, '', table(['context', 'splits', 'ms'], rows));
+  }
+  if (k?.sampler) {
+    const rows = k.sampler.points.map((x) => [`T=${x.options.temperature} top-k ${x.options.topK} top-p ${x.options.topP} penalty ${x.options.repetitionPenalty}`, fmt(x.ms)]);
+    parts.push('', `Sampler over ${k.sampler.vocab.toLocaleString('en-US')} logits:`, '', table(['options', 'ms'], rows));
+  }
+  return parts.length ? ['## Adapter and kernel micro-benchmarks', '', ...parts].join('\n') : '';
+}
+
+export function benchMarkdown(r: BenchResult): string {
+  const env = r.environment;
+  const p = r.parameters;
+  const models = r.models.map((m) => {
+    const f = m.parameters;
+    return `- ${m.model.name}: ${m.model.source} (${m.model.modelType}, ${m.model.numLayers} layers, hidden ${m.model.hiddenSize}; weights ${formatBytes(m.model.weightBytes)} in ${f.formatLabel}, KV ${f.kvFormat}, maxContext ${f.maxContext}, prefill chunk ${f.prefillChunk}, greedy sampling)`;
+  });
+  const skipped = r.models.flatMap((m) => m.skipped.map((s) => `- ${m.model.name} ${s.scenario} ${s.what}: ${s.reason}`));
+  const header = [
+    '# Qwen3.5 WebGPU benchmark',
+    ...(env.warning ? ['', `> **Warning: ${env.warning}.**`] : []),
+    '',
+    `- adapter: ${adapterLabel(env)} — ${env.adapter.description}`,
+    `- runtime: ${env.runtime.version}`,
+    `- date: ${r.createdAt}; schema ${r.schema}`,
+    `- parameters: ${p.warmup} warm-up + ${p.repetitions} timed runs per point (median, IQR, min–max); prefill prompts ${p.prefillLengths.join('/')}; decode ${p.decodeTokens} steps after ${p.decodeContexts.join('/')} cached tokens; prompt ids seeded ${p.seed}`,
+    ...models,
+  ].join('\n');
+  const sections = [
+    header,
+    headline(r),
+    prefillSection(r),
+    decodeSection(r),
+    ...r.models.map(profileSection),
+    gdnSection(r),
+    kernelSection(r),
+    skipped.length ? ['## Skipped', '', ...skipped].join('\n') : '',
+  ];
+  return sections.filter((s) => s !== '').join('\n\n') + '\n';
+}
+
+export function compareMarkdown(c: CompareResult): string {
+  const spread = c.mode === 'interleaved' ? 'IQR of paired ratios' : 'min/max bound';
+  const rows = c.rows.map((r) => [r.metric, fmt(r.a), fmt(r.b), `**${fmt(r.ratio)}**`, `${fmt(r.low)}–${fmt(r.high)}`, r.higherIsBetter ? 'higher' : 'lower']);
+  const parts = [
+    `# Comparison (${c.mode}): B / A`,
+    ...(c.environment?.warning ? ['', `> **Warning: ${c.environment.warning}.**`] : []),
+    '',
+    `- A: ${c.a}`,
+    `- B: ${c.b}`,
+    ...(c.environment ? [`- adapter: ${adapterLabel(c.environment)}`] : []),
+    '',
+    table(['metric', 'A', 'B', 'B/A', `spread (${spread})`, 'better'], rows),
+  ];
+  if (c.unmatched.length) parts.push('', 'Not compared:', '', ...c.unmatched.map((u) => `- ${u}`));
+  return parts.join('\n') + '\n';
+}

@@ -1,0 +1,230 @@
+/**
+ * `qwen35 bench`: prefill / decode tokens/s, time to first token, per-kernel profile, bandwidth
+ * roofline and kernel micro-benchmarks → bench.json (qwen35-bench/1), bench.md and SVG plots under
+ * --out; compare modes (two result files, or two configurations interleaved in one process).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
+import { acquireGpu, type GpuContext } from '../gpu/device.js';
+import { createKernelContext } from '../gpu/kernel.js';
+import { WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
+import { compareInterleaved, compareResults } from '../bench/compare.js';
+import { describeEnvironment } from '../bench/environment.js';
+import { benchAdapter, benchModel, newResult, type BenchProgress } from '../bench/harness.js';
+import { benchMarkdown, compareMarkdown } from '../bench/markdown.js';
+import { requiredContext, resolveBenchOptions, type BenchOptions } from '../bench/options.js';
+import { benchPlots } from '../bench/plots.js';
+import { BENCH_SCHEMA, SCENARIOS, type BenchResult, type CompareResult, type ModelResult, type RunParameters, type Scenario } from '../bench/schema.js';
+import { loadBenchModel } from './bench-models.js';
+import type { Command } from './main.js';
+import { intOption, parse } from './load.js';
+
+const OPTIONS = {
+  models: { type: 'string' },
+  format: { type: 'string' },
+  'kv-format': { type: 'string' },
+  scenarios: { type: 'string' },
+  quick: { type: 'boolean' },
+  full: { type: 'boolean' },
+  'prefill-lengths': { type: 'string' },
+  'decode-contexts': { type: 'string' },
+  'decode-tokens': { type: 'string' },
+  'gdn-tokens': { type: 'string' },
+  'profile-steps': { type: 'string' },
+  warmup: { type: 'string' },
+  reps: { type: 'string' },
+  'probe-mib': { type: 'string' },
+  seed: { type: 'string' },
+  out: { type: 'string' },
+  compare: { type: 'string', multiple: true },
+  'compare-formats': { type: 'string' },
+  'compare-subgroups': { type: 'boolean' },
+} as const;
+
+type Values = ReturnType<typeof parse<typeof OPTIONS>>;
+
+const HARDWARE_MODELS = ['tiny', '0.8B', '2B'];
+const SOFTWARE_MODELS = ['tiny'];
+
+const list = (v: string | undefined): string[] | undefined => v?.split(',').map((s) => s.trim()).filter(Boolean);
+const ints = (v: string | undefined, name: string): number[] | undefined => list(v)?.map((s) => intOption(s, name)!);
+
+function weightFormat(v: string | undefined, what = '--format'): WeightFormat | undefined {
+  if (v !== undefined && !WEIGHT_FORMATS.includes(v as WeightFormat)) throw new InvalidArgumentError(`${what}: unknown weight format "${v}" (expected ${WEIGHT_FORMATS.join(', ')})`);
+  return v as WeightFormat | undefined;
+}
+
+/** The plan: --quick, or on a software adapter the quick plan unless --full or explicit lengths. */
+function benchOptions(v: Values, software: boolean): { options: BenchOptions; reducedForSoftware: boolean } {
+  const explicit = ['prefill-lengths', 'decode-contexts', 'decode-tokens'].some((k) => v[k as keyof Values] !== undefined);
+  const reducedForSoftware = software && !v.quick && !v.full && !explicit;
+  const options: BenchOptions = {
+    quick: v.quick || reducedForSoftware,
+    scenarios: list(v.scenarios) as Scenario[] | undefined,
+    prefillLengths: ints(v['prefill-lengths'], 'prefill-lengths'),
+    decodeContexts: ints(v['decode-contexts'], 'decode-contexts'),
+    decodeTokens: intOption(v['decode-tokens'], 'decode-tokens'),
+    gdnTokens: intOption(v['gdn-tokens'], 'gdn-tokens'),
+    profileSteps: intOption(v['profile-steps'], 'profile-steps'),
+    warmup: intOption(v.warmup, 'warmup'),
+    repetitions: intOption(v.reps, 'reps'),
+    probeBytes: v['probe-mib'] === undefined ? undefined : intOption(v['probe-mib'], 'probe-mib')! * 2 ** 20,
+    seed: intOption(v.seed, 'seed'),
+  };
+  return { options, reducedForSoftware };
+}
+
+function writeOutputs(dir: string, files: Record<string, string>, log: (s: string) => void): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  log(`wrote ${Object.keys(files).map((f) => join(dir, f)).join(', ')}`);
+}
+
+function readResult(file: string): BenchResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new InvalidArgumentError(`--compare: cannot read ${file} as JSON (${(e as Error).message})`);
+  }
+  const schema = (json as { schema?: unknown } | null)?.schema;
+  if (schema !== BENCH_SCHEMA) throw new InvalidArgumentError(`--compare: ${file} is not a ${BENCH_SCHEMA} result (schema ${JSON.stringify(schema)})`);
+  return json as BenchResult;
+}
+
+/** compare.json + compare.md, or compare-<model>.* for one of several interleaved models. */
+function compareOutputs(c: CompareResult, model?: string): Record<string, string> {
+  const base = model === undefined ? 'compare' : `compare-${model.replace(/[^\w.-]+/g, '_')}`;
+  return { [`${base}.json`]: JSON.stringify(c, null, 2) + '\n', [`${base}.md`]: compareMarkdown(c) };
+}
+
+interface Context {
+  v: Values;
+  gpu: GpuContext;
+  p: RunParameters;
+  models: string[];
+  log: (s: string) => void;
+  progress: BenchProgress;
+}
+
+/** --compare-formats A,B or --compare-subgroups: two configurations of each model, interleaved. */
+async function runInterleaved(c: Context): Promise<CompareResult[]> {
+  const { v, gpu, p } = c;
+  const results: CompareResult[] = [];
+  const formats = list(v['compare-formats']);
+  if (formats && formats.length !== 2) throw new InvalidArgumentError(`--compare-formats takes two formats, e.g. q4,q8 (got "${v['compare-formats']}")`);
+  if (!formats && !gpu.features.subgroups) throw new InvalidArgumentError('--compare-subgroups: this adapter has no subgroups, so there is nothing to compare');
+  const gpuB = formats ? gpu : await acquireGpu({ disable: ['subgroups'] });
+  try {
+    for (const name of c.models) {
+      const common = { kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined, context: requiredContext(p), log: c.log };
+      const fa = weightFormat(formats?.[0], '--compare-formats') ?? weightFormat(v.format) ?? 'q4';
+      const fb = weightFormat(formats?.[1], '--compare-formats') ?? fa;
+      const a = await loadBenchModel(name, { ...common, gpu, weightFormat: fa });
+      try {
+        const b = await loadBenchModel(name, { ...common, gpu: gpuB, weightFormat: fb });
+        try {
+          const labels = formats ? [fa, fb] : ['subgroups on', 'subgroups off'];
+          results.push(await compareInterleaved({ label: `${name} ${labels[0]}`, model: a }, { label: `${name} ${labels[1]}`, model: b }, p, describeEnvironment(gpu), { onProgress: c.progress }));
+        } finally {
+          b.dispose();
+        }
+      } finally {
+        a.dispose();
+      }
+    }
+  } finally {
+    if (gpuB !== gpu) gpuB.destroy();
+  }
+  return results;
+}
+
+async function runBench(c: Context): Promise<BenchResult> {
+  const { v, gpu, p } = c;
+  const format = weightFormat(v.format);
+  const ctx = createKernelContext(gpu);
+  let adapter;
+  try {
+    adapter = await benchAdapter(ctx, p, [format ?? 'q4'], { onProgress: c.progress });
+  } finally {
+    ctx.allocator.dispose();
+  }
+  if (adapter.bandwidth) c.log(`bandwidth probe: ${adapter.bandwidth.gbps.toFixed(2)} GB/s`);
+  const models: ModelResult[] = [];
+  for (const name of c.models) {
+    const model = await loadBenchModel(name, { gpu, weightFormat: format ?? 'q4', kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined, context: requiredContext(p), log: c.log });
+    try {
+      models.push(await benchModel(model, p, adapter.bandwidth?.gbps, name, { onProgress: c.progress }));
+    } finally {
+      model.dispose();
+    }
+  }
+  return newResult(gpu, p, adapter, models);
+}
+
+export const command: Command = {
+  summary: 'Benchmark prefill/decode speed, time to first token, kernels and memory bandwidth (JSON, Markdown, SVG).',
+  usage: `qwen35 bench [options]
+  --models <list>            tiny, tiny-moe, tiny-next, presets (0.8B, 2B, …; generated under models/ on first use),
+                             or checkpoint folders/URLs/hub ids (default tiny,0.8B,2B; on a software adapter: tiny)
+  --format <f>               weight format: ${WEIGHT_FORMATS.join(', ')} (default q4; a converted checkpoint: its own)
+  --kv-format <f16|f32>      KV cache format (default f16)
+  --scenarios <list>         any of ${SCENARIOS.join(', ')} (default all)
+  --quick                    short plan: prompts 32/128, decode 16 steps after 0/128, 3 runs (tiny model only by default)
+  --full                     the full plan even on a software adapter (there the default is --quick: hours otherwise)
+  --prefill-lengths <list>   prompt lengths (default 128,512,2048)
+  --decode-contexts <list>   cached tokens before decoding (default 0,1024,4096)
+  --decode-tokens <n>        timed decode steps per run (default 128)
+  --gdn-tokens <n>           prompt of the chunked vs sequential DeltaNet comparison (default 512)
+  --profile-steps <n>        decode steps profiled per kernel (default 8)
+  --warmup <n>, --reps <n>   untimed and timed runs per point (default 1 and 5)
+  --probe-mib <n>            bandwidth probe buffer (default 256)
+  --seed <n>                 seed of the prompt token ids (default 1)
+  --out <dir>                output folder (default bench/out): bench.json, bench.md, *.svg (compare: compare.json/.md)
+  --compare <a.json> --compare <b.json>   ratios B/A of two results (no GPU needed)
+  --compare-formats <a,b>    run each model in formats a and b interleaved (A B A B …) and print ratios
+  --compare-subgroups        the same with subgroups on (A) and off (B)`,
+  async run(args) {
+    const v = parse(args, OPTIONS);
+    const out = v.out ?? 'bench/out';
+    const log = (s: string): void => void process.stderr.write(`${s}\n`);
+    if (v.compare) {
+      if (v.compare.length !== 2) throw new InvalidArgumentError(`--compare needs two result files (--compare a.json --compare b.json), got ${v.compare.length}`);
+      const [fa, fb] = v.compare as [string, string];
+      const c = compareResults(readResult(fa), readResult(fb), { a: fa, b: fb });
+      process.stdout.write(compareMarkdown(c));
+      writeOutputs(out, compareOutputs(c), log);
+      return 0;
+    }
+    const gpu = await acquireGpu();
+    try {
+      const env = describeEnvironment(gpu);
+      log(`adapter: ${env.adapter.description}`);
+      if (env.warning) log(`WARNING: ${env.warning}`);
+      const { options, reducedForSoftware } = benchOptions(v, env.adapter.isSoftware);
+      const models = list(v.models) ?? (env.adapter.isSoftware || options.quick ? SOFTWARE_MODELS : HARDWARE_MODELS);
+      if (reducedForSoftware) log('software adapter: running the --quick plan (pass --full for the full plan; expect hours for 0.8B/2B)');
+      const p = resolveBenchOptions(options);
+      const started = performance.now();
+      const progress: BenchProgress = (e) => log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${e.scenario}: ${e.message}`);
+      const context: Context = { v, gpu, p, models, log, progress };
+      if (v['compare-formats'] !== undefined || v['compare-subgroups']) {
+        const compared = await runInterleaved(context);
+        compared.forEach((c, i) => {
+          process.stdout.write(compareMarkdown(c) + '\n');
+          writeOutputs(out, compareOutputs(c, compared.length > 1 ? models[i] : undefined), log);
+        });
+        return 0;
+      }
+      const result = await runBench(context);
+      const markdown = benchMarkdown(result);
+      process.stdout.write(markdown);
+      writeOutputs(out, { 'bench.json': JSON.stringify(result, null, 2) + '\n', 'bench.md': markdown, ...benchPlots(result) }, log);
+      log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      return 0;
+    } finally {
+      gpu.destroy();
+    }
+  },
+};
