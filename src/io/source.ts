@@ -4,6 +4,25 @@
  * reader and the weight loader never know where bytes come from.
  */
 
+import { ModelFormatError } from '../errors.js';
+
+/**
+ * Largest file read whole as text (config.json, tokenizer.json, chat_template.jinja, the shard
+ * index): Qwen's tokenizer.json has ~11 MiB. Sources check it before reading or downloading, so a
+ * hostile checkpoint or server announcing a huge "config" cannot make us allocate it.
+ */
+export const MAX_TEXT_FILE_BYTES = 64 * 2 ** 20;
+
+/** Throws ModelFormatError if a file about to be read whole as text is larger than MAX_TEXT_FILE_BYTES. */
+export function checkTextFileSize(where: string, name: string, size: number): void {
+  if (size > MAX_TEXT_FILE_BYTES) {
+    throw new ModelFormatError(
+      `${where}: ${name} has ${size} bytes, more than the ${MAX_TEXT_FILE_BYTES} a config, tokenizer or template file ` +
+        'may have; it was not read (is the checkpoint corrupt, or the server answering with something else?)',
+    );
+  }
+}
+
 /** One file, readable by byte ranges (streamed: a range read never loads the whole file). */
 export interface ByteSource {
   /** File name inside the checkpoint, e.g. "model-00001-of-00002.safetensors". */
@@ -39,7 +58,7 @@ export interface CheckpointSource {
   has(name: string): Promise<boolean>;
   /** Opens a file for range reads; rejects with a precise error if it does not exist. */
   open(name: string): Promise<ByteSource>;
-  /** Reads a whole small file (config.json, tokenizer.json, ...) as text. */
+  /** Reads a whole small file (config.json, tokenizer.json, ...) as text; larger than MAX_TEXT_FILE_BYTES is a ModelFormatError. */
   readText(name: string): Promise<string>;
   /** Every file name in the checkpoint ("/"-separated, sorted), where the source can list cheaply. */
   list?(): Promise<string[]>;

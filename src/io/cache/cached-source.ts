@@ -7,7 +7,7 @@
  * server announced, otherwise the copy is deleted and the failure reported.
  */
 import { formatBytes, ProgressTracker } from '../progress.js';
-import type { ByteSource, CheckpointSource, ProgressCallback } from '../source.js';
+import { checkTextFileSize, type ByteSource, type CheckpointSource, type ProgressCallback } from '../source.js';
 import { readWholeText, RemoteError, type RemoteCheckpointSource, type RemoteFile } from '../sources/remote.js';
 import { cacheFileSegments, isQuotaError, type CacheManifest, type CacheStore, type CachedFileEntry } from './store.js';
 
@@ -50,19 +50,24 @@ export class CachedCheckpointSource implements CheckpointSource {
   }
 
   open(name: string): Promise<ByteSource> {
+    return this.#openOnce(name, false);
+  }
+
+  /** The size of a text file is checked before it is downloaded (MAX_TEXT_FILE_BYTES). */
+  async readText(name: string): Promise<string> {
+    return readWholeText(await this.#openOnce(name, true), this.description, this.#opts.signal);
+  }
+
+  #openOnce(name: string, textFile: boolean): Promise<ByteSource> {
     let pending = this.#opening.get(name);
     if (!pending) {
-      pending = this.#open(name).finally(() => this.#opening.delete(name));
+      pending = this.#open(name, textFile).finally(() => this.#opening.delete(name));
       this.#opening.set(name, pending);
     }
     return pending;
   }
 
-  async readText(name: string): Promise<string> {
-    return readWholeText(await this.open(name), this.#opts.signal);
-  }
-
-  async #open(name: string): Promise<ByteSource> {
+  async #open(name: string, textFile: boolean): Promise<ByteSource> {
     cacheFileSegments(name);
     const entry = (await this.#store.readManifest(this.#model))?.files[name];
     if (entry?.complete) {
@@ -72,7 +77,7 @@ export class CachedCheckpointSource implements CheckpointSource {
         return cached;
       }
     }
-    return this.#download(name, entry, true);
+    return this.#download(name, entry, true, textFile);
   }
 
   /** Read-modify-write of the manifest, one at a time. */
@@ -88,12 +93,14 @@ export class CachedCheckpointSource implements CheckpointSource {
     return run;
   }
 
-  async #download(name: string, previous: CachedFileEntry | undefined, mayRestart: boolean): Promise<ByteSource> {
+  async #download(name: string, previous: CachedFileEntry | undefined, mayRestart: boolean, textFile: boolean): Promise<ByteSource> {
     const remote = await this.#remote.openRemote(name);
     const size = await remote.size();
+    if (textFile) checkTextFileSize(this.description, name, size);
     const etag = remote.etag;
     const resumable = previous && !previous.complete && etag !== undefined && previous.etag === etag && previous.size === size;
     const from = resumable ? Math.min(await this.#store.storedBytes(this.#model, name), size) : 0;
+    await this.#checkRoom(remote, size - from);
     await this.#setEntry(name, { size, ...(etag ? { etag } : {}), complete: false });
     this.#tracker.addFile(name, size, from);
     try {
@@ -102,7 +109,7 @@ export class CachedCheckpointSource implements CheckpointSource {
       if (mayRestart && e instanceof RemoteError && e.reason === 'changed') {
         await this.#store.deleteFile(this.#model, name);
         this.#tracker.update(name, 0);
-        return this.#download(name, undefined, false);
+        return this.#download(name, undefined, false, textFile);
       }
       throw await this.#failure(e, name, size);
     }
@@ -142,6 +149,18 @@ export class CachedCheckpointSource implements CheckpointSource {
         if (!failed) throw e;
       });
     }
+  }
+
+  /** Refuses a download the store has no room for (a server may announce any size), before a byte is written. */
+  async #checkRoom(remote: RemoteFile, bytes: number): Promise<void> {
+    const free = await this.#store.freeBytes?.().catch(() => undefined);
+    if (free === undefined || bytes <= free) return;
+    throw new RemoteError(
+      `${remote.name}: ${remote.url} announces ${formatBytes(bytes)} to download, but the cache (${this.#store.description}) ` +
+        `has only ${formatBytes(free)} free; nothing was downloaded. ${this.#store.freeSpaceHint}`,
+      'quota',
+      remote.url,
+    );
   }
 
   /** Quota errors get the numbers and how to free space; everything else passes through. */

@@ -74,6 +74,13 @@ export class ChunkedCacheStore implements CacheStore {
     this.description = backend.description;
   }
 
+  /** The origin's storage quota minus its usage (navigator.storage.estimate), where the browser says. */
+  async freeBytes(): Promise<number | undefined> {
+    const storage = typeof navigator !== 'undefined' ? navigator.storage : undefined;
+    const estimate = await storage?.estimate?.();
+    return estimate?.quota === undefined ? undefined : Math.max(0, estimate.quota - (estimate.usage ?? 0));
+  }
+
   #chunkPath(model: string, file: string, index: number): string[] {
     const segments = cacheFileSegments(file);
     const leaf = segments.pop()!;

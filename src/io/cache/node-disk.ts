@@ -25,6 +25,15 @@ export class NodeDiskCacheStore implements CacheStore {
     this.description = root;
   }
 
+  /** Free bytes of the disk the cache is on (statfs of the root, or of its nearest existing parent). */
+  async freeBytes(): Promise<number | undefined> {
+    for (let dir = this.root; ; dir = dirname(dir)) {
+      const st = await fsp.statfs(dir).catch(() => undefined);
+      if (st) return st.bavail * st.bsize;
+      if (dirname(dir) === dir) return undefined;
+    }
+  }
+
   #modelDir(model: string): string {
     return join(this.root, ...modelSegments(model));
   }

@@ -37,6 +37,8 @@ export interface CacheStore {
   readonly description: string;
   /** How a user frees space in this store (quota errors quote it). */
   readonly freeSpaceHint: string;
+  /** Bytes that can still be stored, where the platform says (downloads larger than this are refused up front). */
+  freeBytes?(): Promise<number | undefined>;
   readManifest(model: string): Promise<CacheManifest | undefined>;
   writeManifest(model: string, manifest: CacheManifest): Promise<void>;
   /** Bytes of `file` kept (0 if none); resumable from there. */

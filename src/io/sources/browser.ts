@@ -4,7 +4,7 @@
  * `File.slice(a, b).arrayBuffer()`, so the browser never loads a whole shard.
  */
 import { InvalidArgumentError, ModelFormatError } from '../../errors.js';
-import type { ByteSource, CheckpointSource } from '../source.js';
+import { checkTextFileSize, type ByteSource, type CheckpointSource } from '../source.js';
 import { fileNameSegments } from './names.js';
 import { throwIfAborted } from './remote.js';
 
@@ -83,7 +83,9 @@ export class FilesCheckpointSource implements CheckpointSource {
   }
 
   async readText(name: string): Promise<string> {
-    return this.#get(name).text();
+    const file = this.#get(name);
+    checkTextFileSize(this.description, name, file.size);
+    return file.text();
   }
 
   async list(): Promise<string[]> {
@@ -142,7 +144,9 @@ export class DirectoryHandleCheckpointSource implements CheckpointSource {
   }
 
   async readText(name: string): Promise<string> {
-    return (await this.#open(name)).text();
+    const file = await this.#open(name);
+    checkTextFileSize(this.description, name, file.size);
+    return file.text();
   }
 
   /** Every file under the folder; needs the handle's async iteration (all current browsers). */

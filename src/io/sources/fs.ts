@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { InvalidArgumentError, ModelFormatError } from '../../errors.js';
-import type { ByteSource, CheckpointSource } from '../source.js';
+import { checkTextFileSize, type ByteSource, type CheckpointSource } from '../source.js';
 import { fileNameSegments } from './names.js';
 import { throwIfAborted } from './remote.js';
 
@@ -109,7 +109,13 @@ export class FsCheckpointSource implements CheckpointSource {
 
   async readText(name: string): Promise<string> {
     try {
-      return await fsp.readFile(this.#path(name), 'utf8');
+      const handle = await fsp.open(this.#path(name), 'r');
+      try {
+        checkTextFileSize(this.description, name, (await handle.stat()).size);
+        return await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
     } catch (e) {
       throw isMissing(e) ? await this.#missing(name) : e;
     }

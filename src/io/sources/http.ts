@@ -80,6 +80,6 @@ export class HttpCheckpointSource implements RemoteCheckpointSource {
   }
 
   async readText(name: string): Promise<string> {
-    return readWholeText(await this.openRemote(name), this.#opts.signal);
+    return readWholeText(await this.openRemote(name), this.description, this.#opts.signal);
   }
 }

@@ -157,7 +157,7 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
   }
 
   async readText(name: string): Promise<string> {
-    return readWholeText(await this.openRemote(name), this.#opts.signal);
+    return readWholeText(await this.openRemote(name), this.description, this.#opts.signal);
   }
 
   /** Every file of the repo at this revision (the hub's tree API). */

@@ -4,7 +4,7 @@
  * abort/backoff helpers the HTTP reader uses.
  */
 import { AbortedError, DownloadError } from '../../errors.js';
-import type { ByteSource, CheckpointSource } from '../source.js';
+import { checkTextFileSize, type ByteSource, type CheckpointSource } from '../source.js';
 
 /** One remote file. */
 export interface RemoteFile extends ByteSource {
@@ -116,9 +116,11 @@ export function backoffMs(attempt: number, baseMs: number): number {
   return Math.min(baseMs * 2 ** attempt, 10_000) * (0.5 + Math.random() / 2);
 }
 
-/** A whole (small) file as UTF-8 text: config.json, tokenizer.json. */
-export async function readWholeText(file: ByteSource, signal?: AbortSignal): Promise<string> {
-  return new TextDecoder().decode(await file.read(0, await file.size(), signal));
+/** A whole (small) file as UTF-8 text: config.json, tokenizer.json (size-checked before it is read). */
+export async function readWholeText(file: ByteSource, where: string, signal?: AbortSignal): Promise<string> {
+  const size = await file.size();
+  checkTextFileSize(where, file.name, size);
+  return new TextDecoder().decode(await file.read(0, size, signal));
 }
 
 /** FNV-1a 64-bit of a string as 16 hex digits: a stable, synchronous cache key for a URL. */
