@@ -134,7 +134,7 @@ export function benchMarkdown(r: BenchResult): string {
     '# Qwen3.5 WebGPU benchmark',
     ...(env.warning ? ['', `> **Warning: ${env.warning}.**`] : []),
     '',
-    `- adapter: ${adapterLabel(env)} — ${env.adapter.description}`,
+    `- adapter: ${env.adapter.isSoftware ? '**software (CPU), not GPU speed**' : 'hardware'} — ${env.adapter.description}`,
     `- runtime: ${env.runtime.version}`,
     `- date: ${r.createdAt}; schema ${r.schema}`,
     `- parameters: ${p.warmup} warm-up + ${p.repetitions} timed runs per point (median, IQR, min–max); prefill prompts ${p.prefillLengths.join('/')}; decode ${p.decodeTokens} steps after ${p.decodeContexts.join('/')} cached tokens; prompt ids seeded ${p.seed}`,

@@ -1,0 +1,132 @@
+/**
+ * runBenchmark on the tiny model with fast settings: the qwen35-bench/1 result holds real
+ * measured values, internally consistent (no timing is asserted, only relations that must hold
+ * whatever the speed): TTFT × prefill tok/s = 1000 × prompt tokens; ms/token = 1000 / tok/s;
+ * effective GB/s = planned bytes per token × median tok/s; % of probe = effective / probe; the
+ * DeltaNet speedup samples = sequential / chunked per pair; the profile covers every decode node
+ * with a known kernel kind. Float relations to 9 significant digits. The kernel micro-benchmarks
+ * (0.8B-sized matrices, minutes on SwiftShader) are left out here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FsCheckpointSource } from '../io/sources/fs.js';
+import { ensureDefaultModel } from '../model/tiny.js';
+import type { ComputeNode } from '../runtime/graph.js';
+import { Qwen35Model } from '../runtime/model.js';
+import { requiredContext, resolveBenchOptions, runBenchmark, type BenchProgressEvent } from './harness.js';
+import { benchMarkdown } from './markdown.js';
+import { benchPlots } from './plots.js';
+import { KERNEL_KINDS } from './profile.js';
+import type { BenchResult } from './schema.js';
+import { meanDecodeTraffic } from './traffic.js';
+import { parseXml } from './xml-check.js';
+
+const OPTIONS = {
+  scenarios: ['prefill', 'decode', 'profile', 'gdn', 'bandwidth'] as const,
+  prefillLengths: [7, 40],
+  decodeContexts: [0, 5, 30],
+  decodeTokens: 3,
+  gdnTokens: 9,
+  profileSteps: 2,
+  warmup: 1,
+  repetitions: 2,
+  probeBytes: 2 ** 20,
+  kernelIterations: 2,
+};
+
+describe('runBenchmark on the tiny model', () => {
+  let model: Qwen35Model;
+  let result: BenchResult;
+  const events: BenchProgressEvent[] = [];
+
+  beforeAll(async () => {
+    model = await Qwen35Model.load(new FsCheckpointSource(await ensureDefaultModel()), { maxContext: 24 });
+    result = await runBenchmark(model, { ...OPTIONS, scenarios: [...OPTIONS.scenarios], name: 'tiny' }, (e) => events.push(e));
+  });
+  afterAll(() => model?.dispose());
+
+  it('is a complete, JSON-safe qwen35-bench/1 record of what was run where', () => {
+    expect(result.schema).toBe('qwen35-bench/1');
+    expect(JSON.parse(JSON.stringify(result))).toEqual(result);
+    expect(Number.isNaN(Date.parse(result.createdAt))).toBe(false);
+    const env = result.environment;
+    expect(env.adapter.kind).toBe(env.adapter.isSoftware ? 'software' : 'hardware');
+    expect(env.warning !== undefined).toBe(env.adapter.isSoftware);
+    expect(env.adapter.features).toEqual(model.session.ctx.gpu.features);
+    expect(env.runtime.version).toContain(process.version);
+    expect(result.parameters).toEqual(resolveBenchOptions({ ...OPTIONS, scenarios: [...OPTIONS.scenarios] }));
+    const m = result.models[0]!;
+    expect(m.model).toMatchObject({ name: 'tiny', numLayers: 8, attentionLayers: 2, deltaNetLayers: 6, weightBytes: model.session.weightPlan.bytes });
+    expect(m.parameters).toMatchObject({ formatLabel: 'q4', kvFormat: 'f16', maxContext: 24, prefillChunk: 24 });
+    expect(new Set(events.map((e) => e.scenario))).toEqual(new Set(OPTIONS.scenarios));
+    expect(model.session.position).toBe(0);
+  });
+
+  it('prefill: real samples with TTFT × tok/s = 1000 × prompt tokens; the 40-token prompt is skipped', () => {
+    const [p] = result.models[0]!.prefill;
+    expect(result.models[0]!.prefill).toHaveLength(1);
+    expect(p!.promptTokens).toBe(7);
+    expect(p!.tokensPerSecond.n).toBe(2);
+    p!.tokensPerSecond.samples.forEach((tps, i) => {
+      expect(tps).toBeGreaterThan(0);
+      expect(tps * p!.timeToFirstTokenMs.samples[i]!).toBeCloseTo(7000, 6);
+    });
+    expect(result.models[0]!.skipped).toEqual([
+      { scenario: 'prefill', what: 'prompt 40', reason: expect.stringMatching(/needs a context of 40 tokens; the session holds 24/) },
+      { scenario: 'decode', what: 'context 30', reason: expect.stringMatching(/needs a context of 35 tokens/) },
+    ]);
+  });
+
+  it('decode: bytes from the plans, effective GB/s and % of the probe follow from the medians', () => {
+    const m = result.models[0]!;
+    const probe = result.adapter.bandwidth!;
+    expect(probe.gbps).toBe(probe.runs.median);
+    expect(probe.runs.n).toBe(2);
+    expect(m.decode.map((d) => d.context)).toEqual([0, 5]);
+    for (const d of m.decode) {
+      expect(d.tokensPerSecond.n).toBe(2);
+      d.msPerToken.samples.forEach((ms, i) => expect(ms * d.tokensPerSecond.samples[i]!).toBeCloseTo(1000, 6));
+      // Timed steps feed positions context+1 … context+3 and attend context+2 … context+4 positions.
+      expect(d.bytesPerToken).toEqual(meanDecodeTraffic(model.config, model.session.weightPlan, model.session.options, d.context + 2, 3));
+      expect(d.effectiveGBps).toBeCloseTo((d.bytesPerToken.total * d.tokensPerSecond.median) / 1e9, 9);
+      expect(d.percentOfProbe!).toBeCloseTo((100 * d.effectiveGBps) / probe.gbps, 9);
+    }
+  });
+
+  it('profile: dispatches per token of the decode graph, every node timed under a known kind', () => {
+    const prof = result.models[0]!.profile!;
+    const graph = model.session.forward.decode;
+    graph.update({ pos0: 1, tokens: 1 });
+    expect(prof.dispatchesPerToken).toBe(graph.dispatchCount());
+    expect(prof.encodeMsPerToken.n).toBe(2);
+    expect(prof.timestamps).toBe(model.session.ctx.gpu.features.timestamps);
+    if (!prof.timestamps) return;
+    const nodes = graph.nodes.filter((n): n is ComputeNode => n.kind === 'compute');
+    const kinds = prof.byKind!;
+    expect(kinds.reduce((a, k) => a + k.nodes, 0)).toBe(nodes.length);
+    expect(kinds.reduce((a, k) => a + k.dispatches, 0)).toBe(prof.dispatchesPerToken);
+    expect(kinds.map((k) => k.kind).sort()).toEqual(['attention', 'embedding', 'gdn', 'matvec', 'norms', 'sampler']);
+    expect(kinds.every((k) => KERNEL_KINDS.includes(k.kind) && k.ms >= 0)).toBe(true);
+    expect(kinds.reduce((a, k) => a + k.percent, 0)).toBeCloseTo(100, 9);
+    expect(kinds.find((k) => k.kind === 'matvec')!.nodes).toBe(8 * 2 + 2 * 2 + 6 * 2 + 1); // MLP, attention, DeltaNet projections, LM head
+    expect(prof.topOps!.length).toBeLessThanOrEqual(10);
+    expect(prof.gpuMsPerToken!.n).toBe(2);
+  });
+
+  it('chunked vs sequential DeltaNet prefill: paired speedups = sequential / chunked', () => {
+    const g = result.models[0]!.gdnPrefill!;
+    expect(g.promptTokens).toBe(9);
+    g.speedup.samples.forEach((s, i) => expect(s).toBeCloseTo(g.sequentialMs.samples[i]! / g.chunkedMs.samples[i]!, 9));
+  });
+
+  it('renders as Markdown and SVG', () => {
+    const md = benchMarkdown(result);
+    expect(md).toContain('## Headline: decode bandwidth vs the probe');
+    expect(md).toContain('## Decode profile: tiny q4');
+    for (const svg of Object.values(benchPlots(result))) expect(parseXml(svg).name).toBe('svg');
+  });
+
+  it('requiredContext is what every selected point needs', () => {
+    expect(requiredContext(result.parameters)).toBe(40); // prompt 40 > decode 30 + 3 + 2 = 35 > GDN 9
+    expect(requiredContext(resolveBenchOptions({ scenarios: ['decode'], decodeContexts: [100], decodeTokens: 10 }))).toBe(112);
+  });
+});
