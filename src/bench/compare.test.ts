@@ -126,7 +126,7 @@ describe('interleaved comparison on the GPU (tiny model, q4 vs q8)', () => {
     const c = await compareInterleaved({ label: 'q4', model: a }, { label: 'q8', model: b }, p, describeEnvironment(gpu));
     expect(c.mode).toBe('interleaved');
     expect(c.rows.map((r) => r.metric)).toEqual(['prefill 5 · tok/s', 'decode context 3 · tok/s']);
-    expect(c.unmatched).toEqual(['prefill 64 · tok/s (needs context 64)']);
+    expect(c.unmatched).toEqual(['prefill 64 · tok/s (needs context 65)']);
     for (const row of c.rows) {
       expect(row.ratios!.n).toBe(2);
       expect(row.ratio).toBe(row.ratios!.median);

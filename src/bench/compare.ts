@@ -7,7 +7,7 @@
 import { AbortedError, InvalidArgumentError } from '../errors.js';
 import type { Qwen35Model } from '../runtime/model.js';
 import { formatLabel, type RunControl } from './harness.js';
-import { decodeFootprint, measurePrefill, prepareDecode, promptIds } from './scenarios.js';
+import { decodeFootprint, measurePrefill, prefillFootprint, prepareDecode, promptIds } from './scenarios.js';
 import { COMPARE_SCHEMA, type BenchResult, type CompareResult, type CompareRow, type Environment, type RunParameters } from './schema.js';
 import { pairedRatios, summarize, summaryRatio, type Summary } from './stats.js';
 
@@ -90,8 +90,8 @@ export async function compareInterleaved(a: Contender, b: Contender, p: RunParam
   const unmatched: string[] = [];
   for (const length of p.prefillLengths) {
     const metric = `prefill ${length} · tok/s`;
-    if (length > maxContext) {
-      unmatched.push(`${metric} (needs context ${length})`);
+    if (prefillFootprint(length) > maxContext) {
+      unmatched.push(`${metric} (needs context ${prefillFootprint(length)})`);
       continue;
     }
     control.onProgress?.({ scenario: 'prefill', message: `interleaved ${metric}` });

@@ -71,7 +71,7 @@ describe('runBenchmark on the tiny model', () => {
       expect(tps * p!.timeToFirstTokenMs.samples[i]!).toBeCloseTo(7000, 6);
     });
     expect(result.models[0]!.skipped).toEqual([
-      { scenario: 'prefill', what: 'prompt 40', reason: expect.stringMatching(/needs a context of 40 tokens; the session holds 24/) },
+      { scenario: 'prefill', what: 'prompt 40', reason: expect.stringMatching(/needs a context of 41 tokens; the session holds 24/) },
       { scenario: 'decode', what: 'context 30', reason: expect.stringMatching(/needs a context of 35 tokens/) },
     ]);
   });
@@ -126,7 +126,7 @@ describe('runBenchmark on the tiny model', () => {
   });
 
   it('requiredContext is what every selected point needs', () => {
-    expect(requiredContext(result.parameters)).toBe(40); // prompt 40 > decode 30 + 3 + 2 = 35 > GDN 9
+    expect(requiredContext(result.parameters)).toBe(41); // prompt 40 + 1 sampled > decode 30 + 3 + 2 = 35 > GDN 9
     expect(requiredContext(resolveBenchOptions({ scenarios: ['decode'], decodeContexts: [100], decodeTokens: 10 }))).toBe(112);
   });
 });

@@ -14,7 +14,7 @@ import { benchBandwidth, benchMatvec, benchSampler } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill, QWEN35_08B_GDN } from './kernels-mixers.js';
 import { requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
 import { profileDecode } from './profile.js';
-import { decodeFootprint, measurePrefill, prepareDecode, promptIds, timeGdnPrefill } from './scenarios.js';
+import { decodeFootprint, measurePrefill, prefillFootprint, prepareDecode, promptIds, timeGdnPrefill } from './scenarios.js';
 import { BENCH_SCHEMA, type AdapterBenchmarks, type BenchResult, type ModelInfo, type ModelResult, type RunParameters, type Scenario } from './schema.js';
 import { mapSummary, pairedRatios, summarize } from './stats.js';
 import { meanDecodeTraffic } from './traffic.js';
@@ -115,8 +115,8 @@ export async function benchModel(model: Qwen35Model, p: RunParameters, probeGBps
 
   if (p.scenarios.includes('prefill')) {
     for (const length of p.prefillLengths) {
-      if (length > maxContext) {
-        skip('prefill', `prompt ${length}`, tooLong(length));
+      if (prefillFootprint(length) > maxContext) {
+        skip('prefill', `prompt ${length}`, tooLong(prefillFootprint(length)));
         continue;
       }
       say('prefill', `prefill ${length} tokens`);

@@ -3,6 +3,7 @@
  * written into the result next to the numbers it produced.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { decodeFootprint, prefillFootprint } from './scenarios.js';
 import { SCENARIOS, type RunParameters, type Scenario } from './schema.js';
 
 export interface BenchOptions {
@@ -89,8 +90,8 @@ export function resolveBenchOptions(options: BenchOptions = {}): RunParameters {
 /** Context a session needs to run every scenario point of `p`. */
 export function requiredContext(p: RunParameters): number {
   const needs = [1];
-  if (p.scenarios.includes('prefill')) needs.push(...p.prefillLengths);
-  if (p.scenarios.includes('decode')) needs.push(...p.decodeContexts.map((c) => c + p.decodeTokens + 2));
+  if (p.scenarios.includes('prefill')) needs.push(...p.prefillLengths.map(prefillFootprint));
+  if (p.scenarios.includes('decode')) needs.push(...p.decodeContexts.map((c) => decodeFootprint(c, p.decodeTokens)));
   if (p.scenarios.includes('profile')) needs.push(Math.max(1, p.decodeContexts[0]!) + p.profileSteps + 1);
   if (p.scenarios.includes('gdn')) needs.push(p.gdnTokens);
   return Math.max(...needs);

@@ -23,6 +23,9 @@ export interface PrefillSample {
   tokensPerSecond: number;
 }
 
+/** Tokens a prefill measurement of `length` prompt tokens needs in the context (the prompt + the sampled token). */
+export const prefillFootprint = (length: number): number => length + 1;
+
 /** Prompt → first token on an empty cache. */
 export async function measurePrefill(model: Qwen35Model, ids: readonly number[]): Promise<PrefillSample> {
   model.reset();

@@ -140,7 +140,8 @@ async function runInterleaved(c: Context): Promise<CompareResult[]> {
   return results;
 }
 
-async function runBench(c: Context): Promise<BenchResult> {
+/** Runs the adapter benchmarks, then each model; `save` gets the result so far after each step (a late failure keeps the rest). */
+async function runBench(c: Context, save: (partial: BenchResult) => void): Promise<BenchResult> {
   const { v, gpu, p } = c;
   const format = weightFormat(v.format);
   const ctx = createKernelContext(gpu);
@@ -152,6 +153,7 @@ async function runBench(c: Context): Promise<BenchResult> {
   }
   if (adapter.bandwidth) c.log(`bandwidth probe: ${adapter.bandwidth.gbps.toFixed(2)} GB/s`);
   const models: ModelResult[] = [];
+  save(newResult(gpu, p, adapter, models));
   for (const name of c.models) {
     const model = await loadBenchModel(name, { gpu, weightFormat: format ?? 'q4', kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined, context: requiredContext(p), log: c.log });
     try {
@@ -159,6 +161,7 @@ async function runBench(c: Context): Promise<BenchResult> {
     } finally {
       model.dispose();
     }
+    save(newResult(gpu, p, adapter, models));
   }
   return newResult(gpu, p, adapter, models);
 }
@@ -217,10 +220,10 @@ export const command: Command = {
         });
         return 0;
       }
-      const result = await runBench(context);
-      const markdown = benchMarkdown(result);
-      process.stdout.write(markdown);
-      writeOutputs(out, { 'bench.json': JSON.stringify(result, null, 2) + '\n', 'bench.md': markdown, ...benchPlots(result) }, log);
+      const files = (r: BenchResult) => ({ 'bench.json': JSON.stringify(r, null, 2) + '\n', 'bench.md': benchMarkdown(r), ...benchPlots(r) });
+      const result = await runBench(context, (partial) => writeOutputs(out, files(partial), () => undefined));
+      process.stdout.write(benchMarkdown(result));
+      writeOutputs(out, files(result), log);
       log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       return 0;
     } finally {
