@@ -36,7 +36,7 @@ export const DEFAULT_PARAMETERS: RunParameters = {
   decodeContexts: [0, 1024, 4096],
   decodeTokens: 128,
   gdnTokens: 512,
-  profileSteps: 8,
+  profileSteps: 16,
   warmup: 1,
   repetitions: 5,
   probeBytes: 256 * 2 ** 20,

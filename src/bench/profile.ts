@@ -2,8 +2,10 @@
  * Where a decode step's time goes. Per-kernel GPU time comes from timestamp queries: the decode
  * graph is encoded with one compute pass per node (Graph.encode with timestamps), so each node's
  * time includes one pass boundary — their sum is a little above the time of the real one-pass
- * step. Host time is what the runtime spends per token in update + encode + submit
- * (Session.submitDecode), measured on the real path.
+ * step. A node's time is the MEAN over the profiled steps: where timestamps are quantized
+ * (browsers; a kernel shorter than the quantum then reads 0 or one quantum), the mean of many
+ * differences is still unbiased, the median is not. Host time is what the runtime spends per
+ * token in update + encode + submit (Session.submitDecode), measured on the real path.
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { ComputeNode, Graph } from '../runtime/graph.js';
@@ -50,7 +52,7 @@ export const kernelKind = (label: string): KernelKind => KIND_OF_OP[opName(label
 
 export interface KindTime {
   kind: KernelKind;
-  /** Median GPU ms per token, summed over the nodes of this kind. */
+  /** Mean GPU ms per token, summed over the nodes of this kind. */
   ms: number;
   percent: number;
   nodes: number;
@@ -125,23 +127,23 @@ async function timeNodes(session: Session, graph: Graph, nodes: ComputeNode[], s
   return times;
 }
 
-/** Per-kind and top-op tables from per-node medians. */
+/** Per-kind and top-op tables from per-node means. */
 function tabulate(nodes: ComputeNode[], times: number[][]): Pick<KernelProfile, 'byKind' | 'topOps' | 'gpuMsPerToken'> {
-  const medians = times.map((t) => summarize(t).median);
-  const total = medians.reduce((a, b) => a + b, 0);
+  const means = times.map((t) => t.reduce((a, b) => a + b, 0) / t.length);
+  const total = means.reduce((a, b) => a + b, 0);
   const pct = (ms: number): number => (total > 0 ? (100 * ms) / total : 0);
   const kinds = new Map<KernelKind, KindTime>();
   const ops = new Map<string, OpTime>();
   nodes.forEach((node, i) => {
     const kind = kernelKind(node.label);
     const k = kinds.get(kind) ?? { kind, ms: 0, percent: 0, nodes: 0, dispatches: 0 };
-    k.ms += medians[i]!;
+    k.ms += means[i]!;
     k.nodes++;
     k.dispatches += node.dispatches().filter((d) => d.workgroups[0] * d.workgroups[1] * d.workgroups[2] > 0).length;
     kinds.set(kind, k);
     const name = opName(node.label);
     const o = ops.get(name) ?? { op: name, kind, ms: 0, percent: 0, nodes: 0 };
-    o.ms += medians[i]!;
+    o.ms += means[i]!;
     o.nodes++;
     ops.set(name, o);
   });

@@ -180,7 +180,7 @@ export const command: Command = {
   --decode-contexts <list>   cached tokens before decoding (default 0,1024,4096)
   --decode-tokens <n>        timed decode steps per run (default 128)
   --gdn-tokens <n>           prompt of the chunked vs sequential DeltaNet comparison (default 512)
-  --profile-steps <n>        decode steps profiled per kernel (default 8)
+  --profile-steps <n>        decode steps profiled per kernel (default 16)
   --warmup <n>, --reps <n>   untimed and timed runs per point (default 1 and 5)
   --probe-mib <n>            bandwidth probe buffer (default 256)
   --seed <n>                 seed of the prompt token ids (default 1)

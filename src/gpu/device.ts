@@ -86,7 +86,9 @@ async function getNodeGpu(): Promise<GPU> {
   // Zero-initialise workgroup memory with Tint's in-shader loop rather than the Vulkan
   // extension: same WebGPU semantics, but SwiftShader compiles the extension's initialiser
   // fully unrolled (~1 ms of pipeline build per 4 bytes: 4 s for a 16 KiB matmul tile).
-  nodeGpu = dawn.create(['disable-dawn-features=use_vulkan_zero_initialize_workgroup_memory_extension']);
+  // Timestamp queries at full resolution (Dawn quantizes them like browsers by default, to
+  // ~33 µs on an H100, which hides every decode kernel from the per-kernel profile).
+  nodeGpu = dawn.create(['disable-dawn-features=use_vulkan_zero_initialize_workgroup_memory_extension,timestamp_quantization']);
   return nodeGpu;
 }
 
