@@ -1,10 +1,11 @@
 /**
- * Soak: 240 short cycles on one mini model mixing every call a page makes over a long session —
+ * Soak: 250 short cycles on one mini model mixing every call a page makes over a long session —
  * generate (continuing the conversation), chat turns, aborts mid-decode and before the start,
- * snapshot/restore/release, reset, rejected calls (bad options, context overflow). After them
+ * snapshot/restore/release, reset, renderChat and memory reports, rejected calls (bad options,
+ * context overflow). After them
  * the GPU memory must be exactly what it was after warm-up (allocator live bytes per category
  * and buffer count, and the buffers the device itself holds), and the JS heap (after a full GC)
- * within 2 MiB of it: one leaked buffer per cycle would show as 240 more buffers, and a JS leak
+ * within 2 MiB of it: one leaked buffer per cycle would show as 250 more buffers, and a JS leak
  * of more than ~8 KiB per cycle as heap growth. Every cycle's result is checked (token counts, errors).
  */
 import { rmSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { collectUnhandledRejections, countDeviceBuffers, rejectionOf, tempDir, w
 
 const unhandled = collectUnhandledRejections();
 const root = tempDir('soak');
-const CYCLES = 240;
+const CYCLES = 250;
 /** Observed growth ~0.5 MiB (bytecode, caches); 2 MiB catches any leak above ~8 KiB per cycle. */
 const HEAP_BOUND = 2 * 2 ** 20;
 let gpu: GpuContext;
@@ -48,11 +49,11 @@ afterAll(() => {
   expect(unhandled).toEqual([]);
 });
 
-/** One cycle of kind `i % 8`; checks its own outcome. */
+/** One cycle of kind `i % 10`; checks its own outcome. */
 async function cycle(i: number): Promise<void> {
   const free = { eosTokenIds: [] as number[] };
   if (model.session.position > 40) model.reset();
-  switch (i % 8) {
+  switch (i % 10) {
     case 0: {
       const r = await model.generateText([1 + (i % 97), 2], { ...free, maxTokens: 1 + (i % 3) });
       expect(r.tokens).toHaveLength(1 + (i % 3));
@@ -70,7 +71,7 @@ async function cycle(i: number): Promise<void> {
     case 3: {
       const snap = model.snapshot();
       const position = model.session.position;
-      await model.generateText([i % 400], { ...free, maxTokens: 1 });
+      if (i % 20 === 3) await model.generateText([i % 400], { ...free, maxTokens: 1 });
       model.restore(snap);
       model.releaseSnapshot(snap);
       expect(model.session.position).toBe(position);
@@ -88,18 +89,24 @@ async function cycle(i: number): Promise<void> {
     case 6:
       await expect(model.generateText([1], { temperature: Number.NaN })).rejects.toBeInstanceOf(InvalidArgumentError);
       return;
+    case 7:
+      expect(model.renderChat([{ role: 'user', content: `r${i}` }])).toContain(`r${i}`);
+      return;
+    case 8:
+      expect(model.memory().rows.every((r) => r.measured === r.predicted)).toBe(true);
+      return;
     default:
       await expect(model.generateText(Array(70).fill(5), {})).rejects.toBeInstanceOf(ContextOverflowError);
   }
 }
 
 describe('soak', () => {
-  it(`${CYCLES} generate/abort/snapshot/reset/chat/error cycles: GPU memory identical, JS heap flat`, async () => {
-    for (let i = 0; i < 16; i++) await cycle(i); // warm-up: every kind twice
+  it(`${CYCLES} generate/abort/snapshot/reset/chat/render/memory/error cycles: GPU memory identical, JS heap flat`, async () => {
+    for (let i = 0; i < 20; i++) await cycle(i); // warm-up: every kind twice
     const gpuBefore = model.session.memory();
     const deviceBefore = buffers.liveBuffers();
     const heapBefore = heapAfterGc();
-    for (let i = 16; i < 16 + CYCLES; i++) await cycle(i);
+    for (let i = 20; i < 20 + CYCLES; i++) await cycle(i);
     model.reset();
     const gpuAfter = model.session.memory();
     expect(gpuAfter.live).toEqual(gpuBefore.live);
