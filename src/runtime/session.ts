@@ -133,11 +133,11 @@ export class Session {
       const bufferList = [...buffers.state, ...buffers.activations, ...buffers.scratch];
       const plan = planWeightsForDevice(config, resolved.formats, resolved.maxBindingBytes, bufferList);
       checkPlanFits(plan, bufferList, gpu.limits);
-      const built = ctx = createKernelContext(gpu, { uniformBytes: uniformArenaBytes(config) });
+      ctx = createKernelContext(gpu, { uniformBytes: uniformArenaBytes(config) });
       gpu.device.pushErrorScope('out-of-memory');
       let parts: Awaited<ReturnType<typeof allocate>>;
       try {
-        parts = await watch.wait(allocate(built, config, resolved, plan, loadWeights), 'loading the model');
+        parts = await watch.wait(allocate(ctx, config, resolved, plan, loadWeights), 'loading the model');
       } finally {
         const oom = await gpu.device.popErrorScope().catch(() => null);
         if (oom) {
@@ -149,7 +149,7 @@ export class Session {
       }
       watch.check('loading the model');
       const { weights, cache, activations, graphs } = parts;
-      return new Session(built, config, resolved, plan, weights, activations, cache, graphs, watch, !options.gpu);
+      return new Session(ctx, config, resolved, plan, weights, activations, cache, graphs, watch, !options.gpu);
     } catch (e) {
       watch.dispose();
       ctx?.allocator.dispose();
