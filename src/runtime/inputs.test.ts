@@ -117,6 +117,18 @@ describe('invalid arguments', () => {
     expect(model.session.position).toBe(0);
   });
 
+  it('restore() of a released, foreign or made-up snapshot: InvalidArgumentError, the cache untouched', async () => {
+    model.reset();
+    await model.generateText([1, 2], { maxTokens: 1, eosTokenIds: [] });
+    const released = model.snapshot();
+    model.releaseSnapshot(released);
+    const madeUp = { position: 0, tokens: [], buffers: {} };
+    for (const snap of [released, madeUp]) {
+      expect(() => model.restore(snap)).toThrow(new InvalidArgumentError('restore() needs a snapshot taken by this model with snapshot() and not released yet'));
+    }
+    expect(model.session.position).toBe(2);
+  });
+
   it('options that are not an object, and the valid edges of every option', async () => {
     for (const options of [null, 5, [], 'greedy']) {
       await expect(model.generateText([1], options as GenerateOptions)).rejects.toThrow(/generation options must be an object/);
