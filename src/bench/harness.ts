@@ -12,7 +12,7 @@ import type { Qwen35Model } from '../runtime/model.js';
 import { describeEnvironment } from './environment.js';
 import { benchBandwidth, benchMatvec, benchSampler } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill, QWEN35_08B_GDN } from './kernels-mixers.js';
-import { requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
+import { planForAdapter, requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
 import { profileDecode } from './profile.js';
 import { decodeFootprint, measurePrefill, prefillFootprint, prepareDecode, promptIds, timeGdnPrefill } from './scenarios.js';
 import { BENCH_SCHEMA, type AdapterBenchmarks, type BenchResult, type ModelInfo, type ModelResult, type RunParameters, type Scenario } from './schema.js';
@@ -195,16 +195,17 @@ export function newResult(gpu: GpuContext, p: RunParameters, adapter: AdapterBen
 }
 
 /**
- * Benchmarks a loaded model (e.g. from the demo's "Benchmark" button) and its adapter. Scenario
- * points that do not fit the session's maxContext are skipped and listed in `skipped`
- * (`requiredContext(resolveBenchOptions(options))` says what to load the model with).
+ * Benchmarks a loaded model (e.g. from the demo's "Benchmark" button) and its adapter. On a
+ * software adapter the quick plan is used unless `quick: false` or explicit lengths are given
+ * (planForAdapter). Scenario points that do not fit the session's maxContext are skipped and
+ * listed in `skipped` (`requiredContext(resolveBenchOptions(options))` says what to load with).
  */
 export async function runBenchmark(
   model: Qwen35Model,
   options: BenchOptions & { name?: string; signal?: AbortSignal } = {},
   onProgress?: BenchProgress,
 ): Promise<BenchResult> {
-  const p = resolveBenchOptions(options);
+  const p = resolveBenchOptions(planForAdapter(options, model.session.ctx.gpu.adapter.isSoftware).options);
   const control = { onProgress, signal: options.signal };
   const formats = [...new Set(Object.values(model.session.options.formats))];
   const adapter = await benchAdapter(model.session.ctx, p, formats, control);
@@ -212,4 +213,4 @@ export async function runBenchmark(
   return newResult(model.session.ctx.gpu, p, adapter, models);
 }
 
-export { requiredContext, resolveBenchOptions };
+export { planForAdapter, requiredContext, resolveBenchOptions };

@@ -26,7 +26,7 @@ export interface BenchOptions {
   kernelIterations?: number;
   /** Seed of the prompt token ids. */
   seed?: number;
-  /** --quick: short lengths, fewer repetitions. */
+  /** --quick: short lengths, fewer repetitions (false: the full plan even on a software adapter). */
   quick?: boolean;
 }
 
@@ -85,6 +85,17 @@ export function resolveBenchOptions(options: BenchOptions = {}): RunParameters {
     kernelIterations: positiveInt(options.kernelIterations ?? base.kernelIterations, 'kernel iterations', 1),
     seed: positiveInt(options.seed ?? base.seed, 'seed', 0),
   };
+}
+
+/**
+ * The plan for an adapter: on a software adapter (where the full plan takes hours) the quick one,
+ * unless `quick` is set either way or explicit prompt/decode lengths are given. `reduced` says
+ * that the quick plan was chosen for this reason.
+ */
+export function planForAdapter(options: BenchOptions, software: boolean): { options: BenchOptions; reduced: boolean } {
+  const explicit = options.prefillLengths !== undefined || options.decodeContexts !== undefined || options.decodeTokens !== undefined;
+  const reduced = software && options.quick === undefined && !explicit;
+  return { options: reduced ? { ...options, quick: true } : options, reduced };
 }
 
 /** Context a session needs to run every scenario point of `p`. */

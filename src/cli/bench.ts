@@ -13,7 +13,7 @@ import { compareInterleaved, compareResults } from '../bench/compare.js';
 import { describeEnvironment } from '../bench/environment.js';
 import { benchAdapter, benchModel, newResult, type BenchProgress } from '../bench/harness.js';
 import { benchMarkdown, compareMarkdown } from '../bench/markdown.js';
-import { requiredContext, resolveBenchOptions, type BenchOptions } from '../bench/options.js';
+import { planForAdapter, requiredContext, resolveBenchOptions, type BenchOptions } from '../bench/options.js';
 import { benchPlots } from '../bench/plots.js';
 import { BENCH_SCHEMA, SCENARIOS, type BenchResult, type CompareResult, type ModelResult, type RunParameters, type Scenario } from '../bench/schema.js';
 import { loadBenchModel } from './bench-models.js';
@@ -55,24 +55,24 @@ function weightFormat(v: string | undefined, what = '--format'): WeightFormat | 
   return v as WeightFormat | undefined;
 }
 
-/** The plan: --quick, or on a software adapter the quick plan unless --full or explicit lengths. */
-function benchOptions(v: Values, software: boolean): { options: BenchOptions; reducedForSoftware: boolean } {
-  const explicit = ['prefill-lengths', 'decode-contexts', 'decode-tokens'].some((k) => v[k as keyof Values] !== undefined);
-  const reducedForSoftware = software && !v.quick && !v.full && !explicit;
-  const options: BenchOptions = {
-    quick: v.quick || reducedForSoftware,
-    scenarios: list(v.scenarios) as Scenario[] | undefined,
-    prefillLengths: ints(v['prefill-lengths'], 'prefill-lengths'),
-    decodeContexts: ints(v['decode-contexts'], 'decode-contexts'),
-    decodeTokens: intOption(v['decode-tokens'], 'decode-tokens'),
-    gdnTokens: intOption(v['gdn-tokens'], 'gdn-tokens'),
-    profileSteps: intOption(v['profile-steps'], 'profile-steps'),
-    warmup: intOption(v.warmup, 'warmup'),
-    repetitions: intOption(v.reps, 'reps'),
-    probeBytes: v['probe-mib'] === undefined ? undefined : intOption(v['probe-mib'], 'probe-mib')! * 2 ** 20,
-    seed: intOption(v.seed, 'seed'),
-  };
-  return { options, reducedForSoftware };
+/** Options from the flags; on a software adapter the quick plan unless --full or explicit lengths (planForAdapter). */
+function benchOptions(v: Values, software: boolean): { options: BenchOptions; reduced: boolean } {
+  return planForAdapter(
+    {
+      quick: v.quick ? true : v.full ? false : undefined,
+      scenarios: list(v.scenarios) as Scenario[] | undefined,
+      prefillLengths: ints(v['prefill-lengths'], 'prefill-lengths'),
+      decodeContexts: ints(v['decode-contexts'], 'decode-contexts'),
+      decodeTokens: intOption(v['decode-tokens'], 'decode-tokens'),
+      gdnTokens: intOption(v['gdn-tokens'], 'gdn-tokens'),
+      profileSteps: intOption(v['profile-steps'], 'profile-steps'),
+      warmup: intOption(v.warmup, 'warmup'),
+      repetitions: intOption(v.reps, 'reps'),
+      probeBytes: v['probe-mib'] === undefined ? undefined : intOption(v['probe-mib'], 'probe-mib')! * 2 ** 20,
+      seed: intOption(v.seed, 'seed'),
+    },
+    software,
+  );
 }
 
 function writeOutputs(dir: string, files: Record<string, string>, log: (s: string) => void): void {
@@ -205,9 +205,9 @@ export const command: Command = {
       const env = describeEnvironment(gpu);
       log(`adapter: ${env.adapter.description}`);
       if (env.warning) log(`WARNING: ${env.warning}`);
-      const { options, reducedForSoftware } = benchOptions(v, env.adapter.isSoftware);
+      const { options, reduced } = benchOptions(v, env.adapter.isSoftware);
       const models = list(v.models) ?? (env.adapter.isSoftware || options.quick ? SOFTWARE_MODELS : HARDWARE_MODELS);
-      if (reducedForSoftware) log('software adapter: running the --quick plan (pass --full for the full plan; expect hours for 0.8B/2B)');
+      if (reduced) log('software adapter: running the --quick plan (pass --full for the full plan; expect hours for 0.8B/2B)');
       const p = resolveBenchOptions(options);
       const started = performance.now();
       const progress: BenchProgress = (e) => log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${e.scenario}: ${e.message}`);
