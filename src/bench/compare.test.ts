@@ -86,7 +86,7 @@ describe('comparing two result files', () => {
     expect(c.unmatched).toEqual(['tiny q4 · decode context 1024 · tok/s']);
   });
 
-  it('qwen35 bench --compare a.json --compare b.json writes compare.json/.md; a wrong schema is a typed error', async () => {
+  it('qwen35 bench --compare a.json b.json writes compare.json/.md; a wrong schema or one file is a typed error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-compare-'));
     const quiet = [vi.spyOn(process.stdout, 'write').mockReturnValue(true), vi.spyOn(process.stderr, 'write').mockReturnValue(true)];
     try {
@@ -94,13 +94,15 @@ describe('comparing two result files', () => {
       writeFileSync(join(dir, 'b.json'), JSON.stringify(b));
       writeFileSync(join(dir, 'bad.json'), JSON.stringify({ schema: 'something/9' }));
       const out = join(dir, 'out');
-      expect(await command.run(['--compare', join(dir, 'a.json'), '--compare', join(dir, 'b.json'), '--out', out])).toBe(0);
+      expect(await command.run(['--compare', join(dir, 'a.json'), join(dir, 'b.json'), '--out', out])).toBe(0);
       const c = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as CompareResult;
       expect(c.schema).toBe('qwen35-bench-compare/1');
       expect(c.rows.find((r) => r.metric === 'tiny q4 · decode context 1024 · tok/s')!.ratio).toBe(1.5);
       expect(readFileSync(join(out, 'compare.md'), 'utf8')).toContain('| tiny q4 · decode context 0 · tok/s | 50 | 75 | **1.5** | 1–2.25 | higher |');
       await expect(command.run(['--compare', join(dir, 'a.json'), '--compare', join(dir, 'bad.json'), '--out', out])).rejects.toThrow(/not a qwen35-bench\/1 result/);
       await expect(command.run(['--compare', join(dir, 'a.json'), '--out', out])).rejects.toThrow(InvalidArgumentError);
+      // A model name that is nothing known fails before any measurement.
+      await expect(command.run(['--models', 'tiny,7B', '--out', out])).rejects.toThrow(/"7B" is not a model name \(tiny, tiny-moe/);
     } finally {
       quiet.forEach((q) => q.mockRestore());
       rmSync(dir, { recursive: true, force: true });

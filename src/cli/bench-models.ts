@@ -3,12 +3,14 @@
  * "tiny-next", or a preset such as "0.8B" / "2B" (full-size synthetic, generated under models/
  * on first use) — or any checkpoint spec `openSource` takes (folder, URL, hub id).
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
 import type { GpuContext } from '../gpu/device.js';
 import type { WeightFormatSpec } from '../runtime/gpu-weight-plan.js';
 import { createProgressBar } from '../io/progress.js';
 import { openSource } from '../io/sources/open.js';
-import { findPreset } from '../model/presets.js';
+import { findPreset, PRESETS } from '../model/presets.js';
 import { generateCheckpoint, MODELS_DIR, PRESET_SHARD_BYTES, TINY_CONFIGS, TINY_KINDS, type TinyKind } from '../model/tiny.js';
 import { Qwen35Model, readModelConfig } from '../runtime/model.js';
 import type { Qwen35Config } from '../model/config.js';
@@ -21,6 +23,15 @@ export function namedModel(name: string): { dir: string; config: Qwen35Config; p
   }
   const preset = findPreset(name);
   return preset ? { dir: join(MODELS_DIR, `synthetic-${name}`), config: preset, preset: true } : undefined;
+}
+
+/** Fails early (before any measurement) on a name that is no known model, folder, URL or hub id. */
+export function checkModelName(name: string): void {
+  if (namedModel(name) || existsSync(name) || /^https?:\/\//.test(name) || name.includes('/')) return;
+  throw new InvalidArgumentError(
+    `--models: "${name}" is not a model name (tiny, tiny-moe, tiny-next, ${Object.keys(PRESETS).join(', ')}), ` +
+      'an existing checkpoint folder, an http(s) URL or a hub repo id "owner/name"',
+  );
 }
 
 export interface LoadBenchModelOptions {

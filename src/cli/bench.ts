@@ -16,7 +16,7 @@ import { benchMarkdown, compareMarkdown } from '../bench/markdown.js';
 import { planForAdapter, requiredContext, resolveBenchOptions, type BenchOptions } from '../bench/options.js';
 import { benchPlots } from '../bench/plots.js';
 import { BENCH_SCHEMA, SCENARIOS, type BenchResult, type CompareResult, type ModelResult, type RunParameters, type Scenario } from '../bench/schema.js';
-import { loadBenchModel } from './bench-models.js';
+import { checkModelName, loadBenchModel } from './bench-models.js';
 import type { Command } from './main.js';
 import { intOption, parse } from './load.js';
 
@@ -73,6 +73,14 @@ function benchOptions(v: Values, software: boolean): { options: BenchOptions; re
     },
     software,
   );
+}
+
+/** `--compare a.json b.json` → `--compare a.json --compare b.json`. */
+function expandCompare(args: string[]): string[] {
+  const i = args.indexOf('--compare');
+  const [a, b] = [args[i + 1], args[i + 2]];
+  if (i < 0 || a === undefined || b === undefined || a.startsWith('-') || b.startsWith('-')) return args;
+  return [...args.slice(0, i), '--compare', a, '--compare', b, ...args.slice(i + 3)];
 }
 
 function writeOutputs(dir: string, files: Record<string, string>, log: (s: string) => void): void {
@@ -185,15 +193,15 @@ export const command: Command = {
   --probe-mib <n>            bandwidth probe buffer (default 256)
   --seed <n>                 seed of the prompt token ids (default 1)
   --out <dir>                output folder (default bench/out): bench.json, bench.md, *.svg (compare: compare.json/.md)
-  --compare <a.json> --compare <b.json>   ratios B/A of two results (no GPU needed)
+  --compare <a.json> <b.json>             ratios B/A of two results (no GPU needed)
   --compare-formats <a,b>    run each model in formats a and b interleaved (A B A B …) and print ratios
   --compare-subgroups        the same with subgroups on (A) and off (B)`,
   async run(args) {
-    const v = parse(args, OPTIONS);
+    const v = parse(expandCompare(args), OPTIONS);
     const out = v.out ?? 'bench/out';
     const log = (s: string): void => void process.stderr.write(`${s}\n`);
     if (v.compare) {
-      if (v.compare.length !== 2) throw new InvalidArgumentError(`--compare needs two result files (--compare a.json --compare b.json), got ${v.compare.length}`);
+      if (v.compare.length !== 2) throw new InvalidArgumentError(`--compare needs two result files (--compare a.json b.json), got ${v.compare.length}`);
       const [fa, fb] = v.compare as [string, string];
       const c = compareResults(readResult(fa), readResult(fb), { a: fa, b: fb });
       process.stdout.write(compareMarkdown(c));
@@ -207,6 +215,7 @@ export const command: Command = {
       if (env.warning) log(`WARNING: ${env.warning}`);
       const { options, reduced } = benchOptions(v, env.adapter.isSoftware);
       const models = list(v.models) ?? (env.adapter.isSoftware || options.quick ? SOFTWARE_MODELS : HARDWARE_MODELS);
+      models.forEach(checkModelName);
       if (reduced) log('software adapter: running the --quick plan (pass --full for the full plan; expect hours for 0.8B/2B)');
       const p = resolveBenchOptions(options);
       const started = performance.now();
