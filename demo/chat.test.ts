@@ -155,14 +155,23 @@ describe('demo page', () => {
     await state('ready');
     const stopped = await text('.message.assistant:last-child .meta');
     expect(stopped).toMatch(/^stopped after \d+ tokens$/);
-    expect(Number(/\d+/.exec(stopped)![0])).toBeLessThan(200);
+    const stoppedAfter = Number(/\d+/.exec(stopped)![0]);
+    expect(stoppedAfter).toBeLessThan(200);
+    const story = await transcript();
+    expect(story.pop()!.content).toBe(reference.reply(story, stoppedAfter, false).text);
 
     await send('And then?', 6);
     const messages = await transcript();
     expect(messages.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
     const last = messages.pop()!;
-    expect(last.content).toBe(reference.reply(messages, 6, false).text);
-    expect(await text('.message.assistant:last-child .meta')).toMatch(/decode [\d.]+ tok\/s/);
+    const want = reference.reply(messages, 6, false);
+    expect(last.content).toBe(want.text);
+    const meta = await text('.message.assistant:last-child .meta');
+    expect(meta).toMatch(/decode [\d.]+ tok\/s/);
+    // The conversation continued from the cache: only the closing of the stopped reply and the new turn were fed
+    // (the reference feeds the stopped reply's last token now; the runtime fed it while stopping).
+    expect(meta).toContain(`(${want.fed - 1} tokens)`);
+    expect(want.fed).toBeLessThan(reference.promptLength(messages, false) / 2);
 
     await page.screenshot({ path: '.test-output/demo-chat.png' });
   });

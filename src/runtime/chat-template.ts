@@ -20,6 +20,9 @@ export interface ChatTemplateOptions {
   tools?: unknown[];
 }
 
+/** Qwen3.5's tokenizer_config: no BOS token; `<|im_end|>` ends every turn. */
+export const QWEN35_TEMPLATE_TOKENS = { bos: '', eos: '<|im_end|>' } as const;
+
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
 export function validateMessages(messages: unknown): ChatMessage[] {
@@ -38,7 +41,11 @@ export function validateMessages(messages: unknown): ChatMessage[] {
 export class ChatTemplate {
   private readonly template: Template;
 
-  constructor(source: string) {
+  /** `tokens`: the tokenizer's bos/eos strings (TextTokenizer.templateTokens); `eos` ends a turn. */
+  constructor(
+    source: string,
+    readonly tokens: { bos: string; eos: string } = QWEN35_TEMPLATE_TOKENS,
+  ) {
     try {
       this.template = new Template(source);
     } catch (e) {
@@ -53,8 +60,8 @@ export class ChatTemplate {
         add_generation_prompt: options.addGenerationPrompt ?? true,
         enable_thinking: options.enableThinking ?? true,
         ...(options.tools ? { tools: options.tools } : {}),
-        bos_token: '',
-        eos_token: '<|im_end|>',
+        bos_token: this.tokens.bos,
+        eos_token: this.tokens.eos,
       });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);

@@ -1,8 +1,9 @@
 /**
  * The token loop: prefill the prompt, then decode with one token in flight — the next step is
  * submitted (it feeds the sampled id on the GPU) before the current id is read back, so the GPU
- * never waits for the host's read-back. Stops on EOS ids, stop strings, maxTokens, the context
- * limit or an AbortSignal; text is streamed as complete UTF-8 only.
+ * does not wait for the host's read-back. When the id read back ends the generation, the step
+ * already submitted has fed it into the cache; its own sample is dropped. Stops on EOS ids, stop
+ * strings, maxTokens, the context limit or an AbortSignal; text is streamed as complete UTF-8 only.
  *
  * Cache bookkeeping: after a call, the cache holds the prompt and every generated token except
  * possibly the last one, which is then kept as `pending` and fed first by the next call (a
@@ -13,6 +14,8 @@ import { checkPrompt, checkTokenIds, resolveGenerateOptions, StopMatcher, type G
 import type { Session } from './session.js';
 import type { CacheSnapshot } from './state.js';
 import type { TextTokenizer } from './tokenizer.js';
+import { cachedChat, type CachedChat } from './chat-continuation.js';
+import type { ChatMessage } from './chat-template.js';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
@@ -40,6 +43,16 @@ export interface GenerationResult {
   stats: GenerationStats;
 }
 
+/** A chat call's conversation, for continuing the cached one (chat-continuation.ts). */
+export interface ChatTurn {
+  /** The messages whose rendering is the prompt. */
+  messages: readonly ChatMessage[];
+  /** The ids to feed after a cache that holds `cached`, or undefined when the messages do not extend it. */
+  continueAfter(cached: CachedChat): number[] | undefined;
+  /** The id of the token that ends a turn (the template's eos_token), if the vocabulary has it. */
+  endOfTurnId: number | undefined;
+}
+
 const now = (): number => performance.now();
 
 export class Generator {
@@ -47,6 +60,8 @@ export class Generator {
   private pending: number | undefined;
   /** A generation holds the session (reset/snapshot/restore would corrupt it and are refused). */
   private running = false;
+  /** The chat conversation the cache holds; cleared by every other change of the cache. */
+  private cachedChat: CachedChat | undefined;
 
   constructor(
     readonly session: Session,
@@ -66,6 +81,7 @@ export class Generator {
   private forget(): void {
     this.session.reset();
     this.pending = undefined;
+    this.cachedChat = undefined;
   }
 
   private refuseWhileRunning(call: string): void {
@@ -85,13 +101,17 @@ export class Generator {
     this.refuseWhileRunning('restore()');
     this.session.restore(snap);
     this.pending = snap.pending;
+    this.cachedChat = undefined;
   }
 
   /** Streams generated tokens for `prompt` appended to the cached conversation. */
   generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
     return this.stream(() => {
       checkPrompt(prompt);
-      return typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
+      const ids = typeof prompt === 'string' ? this.tokenizer.encode(prompt) : [...prompt];
+      // Also after a reply cut by maxTokens (its last id is still to be fed): nothing new to say is an error.
+      if (ids.length === 0) throw new InvalidArgumentError('the prompt is empty: give at least one token');
+      return ids;
     }, options);
   }
 
@@ -100,23 +120,32 @@ export class Generator {
    * cache holds, only the new tokens are computed; otherwise the cache starts over. Decided when
    * the call gets the session, so queued calls see the conversation their predecessors left.
    */
-  generateConversation(ids: readonly number[], options: GenerateOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
-    return this.stream(() => [...ids], options, () => {
-      const history = this.history;
-      if (history.length < ids.length && history.every((id, i) => ids[i] === id)) return ids.slice(history.length);
-      this.forget();
-      return [...ids];
-    });
+  generateConversation(ids: readonly number[], options: GenerateOptions = {}, turn?: ChatTurn): AsyncGenerator<GenerationChunk, GenerationResult> {
+    return this.stream(
+      () => [...ids],
+      options,
+      () => {
+        const continued = this.cachedChat && turn?.continueAfter(this.cachedChat);
+        if (continued && continued.length > 0) return continued;
+        const history = this.history;
+        if (history.length < ids.length && history.every((id, i) => ids[i] === id)) return ids.slice(history.length);
+        this.forget();
+        return [...ids];
+      },
+      turn && ((reply, tokens) => (this.cachedChat = cachedChat(turn.messages, reply, tokens[tokens.length - 1], turn.endOfTurnId))),
+    );
   }
 
   /**
    * The token loop. `promptIds` gives the prompt (validated before waiting for the session);
-   * `continueFrom` (run once the session is ours) the part of it to feed after the cache.
+   * `continueFrom` (run once the session is ours) the part of it to feed after the cache;
+   * `onEnd` sees the reply when the generation ends (finished or aborted), still holding the session.
    */
   private async *stream(
     promptIds: () => number[],
     options: GenerateOptions,
     continueFrom: (ids: number[]) => number[] = (ids) => ids,
+    onEnd?: (text: string, tokens: number[]) => void,
   ): AsyncGenerator<GenerationChunk, GenerationResult> {
     const session = this.session;
     const config = session.config;
@@ -135,6 +164,7 @@ export class Generator {
       session.checkHealthy();
       // Read the conversation only now: calls queued before this one have changed it.
       const promptPart = continueFrom(prompt);
+      this.cachedChat = undefined;
       const ids = this.pending === undefined ? promptPart : [this.pending, ...promptPart];
       if (session.position + ids.length + 1 > session.options.maxContext) {
         throw new ContextOverflowError(
@@ -160,11 +190,13 @@ export class Generator {
       let finishReason: FinishReason = 'length';
       let firstAt = 0;
       for (let step = 0; ; step++) {
-        // Speculatively submit the next step unless this token is certainly the last.
+        // Unless this token is certainly the last, submit the step that feeds it (from the GPU's
+        // token buffer) before reading it back: the GPU runs it while the host waits.
         const more = tokens.length + 1 < opts.maxTokens && session.position + 1 < session.options.maxContext;
+        if (more) session.submitDecode(undefined, step + 1, slot ^ 1);
         const id = await session.readToken(slot);
         if (step === 0) firstAt = now();
-        if (more) session.submitDecode(id, step + 1, slot ^ 1);
+        if (more) session.recordFedToken(id);
         tokens.push(id);
         let done = !more;
         if (eos.has(id)) {
@@ -196,6 +228,7 @@ export class Generator {
         text += rest;
         if (rest) yield { token: tokens[tokens.length - 1]!, text: rest };
       }
+      onEnd?.(text, tokens);
       if (finishReason === 'abort') throw new AbortedError('generation was cancelled');
       const end = now();
       const prefillSec = (firstAt - t0) / 1000;

@@ -90,7 +90,13 @@ describe('invalid arguments', () => {
   });
 
   it('prompts that are empty or not text / token arrays: InvalidArgumentError', async () => {
+    model.reset();
     for (const prompt of [[], '']) await expect(model.generateText(prompt, {})).rejects.toThrow(/the prompt is empty/);
+    // Also when a reply cut by maxTokens left its last id to be fed by the next call.
+    expect((await model.generateText([1, 2, 3], { maxTokens: 2, eosTokenIds: [] })).finishReason).toBe('length');
+    const history = model.generator.history;
+    for (const prompt of [[], '']) await expect(model.generateText(prompt, {})).rejects.toThrow(/the prompt is empty/);
+    expect(model.generator.history).toEqual(history);
     for (const prompt of [42, null, undefined, { ids: [1] }]) {
       await expect(model.generateText(prompt as unknown as string, {})).rejects.toThrow(/the prompt must be a string or an array of token ids/);
     }

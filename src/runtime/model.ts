@@ -4,12 +4,13 @@
  * enable_thinking) and an OpenAI-style chat.completions.create().
  */
 import { AbortedError, ConfigError, ModelFormatError } from '../errors.js';
-import type { ProgressCallback, CheckpointSource } from '../io/source.js';
+import { withPlannedReads, type CheckpointSource, type ProgressCallback } from '../io/source.js';
 import { openPackedCheckpoint, PACKED_MANIFEST } from '../io/packed-manifest.js';
-import { openTensorDirectory } from '../io/tensor-directory.js';
+import { openTensorDirectory, tensorFileNames } from '../io/tensor-directory.js';
 import { parseConfig, type Qwen35Config } from '../model/config.js';
 import { planWeights } from '../model/weight-plan.js';
 import { ChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
+import { continuationText } from './chat-continuation.js';
 import { createCompletions, type Completions } from './completions.js';
 import { Generator, type GenerationChunk, type GenerationResult } from './generate.js';
 import { loadGpuWeights } from './gpu-weights.js';
@@ -62,7 +63,7 @@ export class Qwen35Model {
     readonly session: Session,
   ) {
     this.generator = new Generator(session, tokenizer);
-    this.template = tokenizer.chatTemplate ? parseTemplate(tokenizer.chatTemplate, source.description) : undefined;
+    this.template = tokenizer.chatTemplate ? parseTemplate(tokenizer.chatTemplate, tokenizer.templateTokens, source.description) : undefined;
     this.chat = Object.assign((messages: ChatMessage[], options?: ChatOptions) => this.chatStream(messages, options), {
       completions: createCompletions(this),
     });
@@ -79,14 +80,19 @@ export class Qwen35Model {
    * `weightFormat` may be omitted, and any other format than the stored one is an InvalidArgumentError.
    */
   static async load(source: CheckpointSource, options: LoadModelOptions = {}): Promise<Qwen35Model> {
-    const config = await readModelConfig(source);
-    const tokenizer = await TextTokenizer.load(source);
+    // Config, tokenizer and shard index first; a source that reports download progress then learns
+    // the size of every file still to read, so its progress has the final total from the start.
+    const { config, tokenizer, packed } = await withPlannedReads(
+      source,
+      async () => ({ config: await readModelConfig(source), tokenizer: await TextTokenizer.load(source), packed: await source.has(PACKED_MANIFEST) }),
+      async (start) => [...(start.packed ? [PACKED_MANIFEST] : []), ...(await tensorFileNames(source))],
+    );
     const loadOptions = { onProgress: options.onProgress, signal: options.signal };
-    if (await source.has(PACKED_MANIFEST)) {
+    if (packed) {
       // Converted by `qwen35 convert`: the stored formats are used and rows are uploaded as stored.
-      const packed = await openPackedCheckpoint(source, config, options.weightFormat);
-      const session = await Session.create(config, { ...options, weightFormat: packed.formats }, (ctx, plan) =>
-        loadPackedWeights(ctx, plan, packed, loadOptions),
+      const checkpoint = await openPackedCheckpoint(source, config, options.weightFormat);
+      const session = await Session.create(config, { ...options, weightFormat: checkpoint.formats }, (ctx, plan) =>
+        loadPackedWeights(ctx, plan, checkpoint, loadOptions),
       );
       return Qwen35Model.unlessCancelled(new Qwen35Model(source, config, tokenizer, session), options.signal);
     }
@@ -121,12 +127,23 @@ export class Qwen35Model {
   }
 
   /**
-   * Streams the assistant's reply to a conversation. When the rendered conversation extends what
-   * the cache holds (the usual multi-turn case), only the new tokens are computed; otherwise the
-   * session starts over. (Use snapshot()/restore() to branch conversations explicitly.)
+   * Streams the assistant's reply to a conversation. When the messages extend the conversation the
+   * cache holds (the earlier messages and the reply generated last; the usual multi-turn case), only
+   * the new turns are computed (chat-continuation.ts); otherwise the session starts over. (Use
+   * snapshot()/restore() to branch conversations explicitly.)
    */
   chatStream(messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<GenerationChunk, GenerationResult> {
-    return this.generator.generateConversation(this.tokenizer.encode(this.renderChat(messages, options)), options);
+    const prompt = this.renderChat(messages, options);
+    const template = this.template as ChatTemplate;
+    const conversation = validateMessages(messages);
+    return this.generator.generateConversation(this.tokenizer.encode(prompt), options, {
+      messages: conversation,
+      continueAfter: (cached) => {
+        const text = continuationText(template, cached, conversation, options);
+        return text === undefined ? undefined : this.tokenizer.encode(text);
+      },
+      endOfTurnId: this.tokenizer.tokenId(template.tokens.eos),
+    });
   }
 
   /** Copies the whole cache state (fixed-size DeltaNet state + the KV rows in use). */
@@ -159,9 +176,9 @@ export class Qwen35Model {
 }
 
 /** A template that does not parse must not fail the load (generate() does not need it): chat() reports it. */
-function parseTemplate(source: string, where: string): ChatTemplate | ModelFormatError {
+function parseTemplate(source: string, tokens: ChatTemplate['tokens'], where: string): ChatTemplate | ModelFormatError {
   try {
-    return new ChatTemplate(source);
+    return new ChatTemplate(source, tokens);
   } catch (e) {
     return new ModelFormatError(`${where}: ${(e as Error).message}`, { cause: e });
   }

@@ -21,6 +21,9 @@ import type { Graph } from './graph.js';
 import type { SamplingOptions } from './options.js';
 import { BufferSet, CacheState, releaseSnapshot, type CacheSnapshot } from './state.js';
 
+/** Stands in the token list for a fed id not read back yet (see Session.submitDecode). */
+const UNKNOWN_TOKEN = -1;
+
 export interface SessionOptions {
   /** One format for every matrix or per class; default q4. */
   weightFormat?: WeightFormatSpec;
@@ -214,12 +217,22 @@ export class Session {
     return 0;
   }
 
-  /** Feeds the token sampled into `token` (at the current position) and samples the next into `slot`. */
-  submitDecode(fedToken: number, step: number, slot: number): void {
+  /**
+   * Feeds the token sampled into `token` (at the current position) and samples the next into `slot`.
+   * The fed id may still be on its way back (`undefined`): the step is then submitted before the
+   * host has read it, and `recordFedToken` fills it in once it has.
+   */
+  submitDecode(fedToken: number | undefined, step: number, slot: number): void {
     this.checkHealthy();
     if (this.position >= this.options.maxContext) throw new ContextOverflowError(`the context (${this.options.maxContext} tokens) is full`);
     this.submit([this.graphs.decode], { pos0: this.position, tokens: 1 }, step, slot);
-    this.tokens.push(fedToken);
+    this.tokens.push(fedToken ?? UNKNOWN_TOKEN);
+  }
+
+  /** Names the last fed token once its id is read back (see submitDecode). */
+  recordFedToken(id: number): void {
+    if (this.tokens[this.tokens.length - 1] !== UNKNOWN_TOKEN) throw new Error('recordFedToken: the last fed token is already known');
+    this.tokens[this.tokens.length - 1] = id;
   }
 
   private submit(graphs: Graph[], shape: { pos0: number; tokens: number }, step: number, slot: number | undefined): void {
@@ -288,6 +301,8 @@ export class Session {
       throw new InvalidArgumentError('restore() needs a snapshot taken by this model with snapshot() and not released yet');
     }
     this.cache.restore(this.ctx, snap);
+    // The sampler's repetition penalty reads the cached ids from `history`; later calls overwrote it.
+    if (snap.tokens.length > 0) writeBuffer(this.ctx, this.activations.buffers.history!, Uint32Array.from(snap.tokens));
     this.tokens.splice(0, this.tokens.length, ...snap.tokens);
   }
 

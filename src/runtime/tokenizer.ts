@@ -36,11 +36,20 @@ export async function readTokenizerFiles(source: CheckpointSource): Promise<Toke
   return files;
 }
 
+/** `bos_token` / `eos_token` of tokenizer_config.json: a string, or an AddedToken object with `content`. */
+function specialToken(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const content = (value as { content?: unknown } | null)?.content;
+  return typeof content === 'string' ? content : '';
+}
+
 export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
   readonly vocabSize: number;
   /** The chat template (chat_template.jinja, else tokenizer_config.chat_template), if any. */
   readonly chatTemplate: string | undefined;
+  /** The template's `bos_token` / `eos_token` (Qwen3.5: none / `<|im_end|>`, which ends every turn). */
+  readonly templateTokens: { bos: string; eos: string };
 
   constructor(files: TokenizerFiles) {
     try {
@@ -51,6 +60,7 @@ export class TextTokenizer {
     this.vocabSize = this.tokenizer.get_vocab(true).size;
     const template = files.chatTemplate ?? files.tokenizerConfig.chat_template;
     this.chatTemplate = typeof template === 'string' ? template : undefined;
+    this.templateTokens = { bos: specialToken(files.tokenizerConfig.bos_token), eos: specialToken(files.tokenizerConfig.eos_token) };
   }
 
   static async load(source: CheckpointSource): Promise<TextTokenizer> {
