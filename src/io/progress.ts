@@ -57,6 +57,7 @@ export class ProgressTracker {
   #phase: string;
   #lastEmit = -Infinity;
   #dirty = false;
+  #held = 0;
 
   constructor(opts: ProgressTrackerOptions = {}) {
     this.#opts = opts;
@@ -69,6 +70,24 @@ export class ProgressTracker {
   addFile(file: string, bytesTotal: number, bytesDone = 0): void {
     this.#files.set(file, { total: bytesTotal, done: Math.min(bytesDone, bytesTotal) });
     this.#changed(bytesDone >= bytesTotal);
+  }
+
+  has(file: string): boolean {
+    return this.#files.has(file);
+  }
+
+  /**
+   * Holds reports until the matching release(): changes are recorded (and counted in the speed),
+   * reported together on release. Lets a source register every file of a load before its first
+   * report, so that report already has the final total.
+   */
+  hold(): void {
+    this.#held++;
+  }
+
+  release(): void {
+    if (this.#held === 0) throw new InvalidArgumentError('progress: release() without hold()');
+    if (--this.#held === 0) this.flush();
   }
 
   /** Sets a file's bytes done (a restarted download may go back to 0). */
@@ -105,15 +124,16 @@ export class ProgressTracker {
     return this.#rate.etaSeconds(p.bytesTotal - p.bytesDone);
   }
 
-  /** Reports the current state now if anything changed since the last report. */
+  /** Reports the current state now if anything changed since the last report (not while held). */
   flush(): void {
-    if (this.#dirty) this.#emit();
+    if (this.#dirty && this.#held === 0) this.#emit();
   }
 
   #changed(important: boolean): void {
     this.#dirty = true;
     this.#rate.sample(this.snapshot().bytesDone);
     const throttle = this.#opts.throttleMs ?? 100;
+    if (this.#held > 0) return;
     if (important || this.#clock() - this.#lastEmit >= throttle) this.#emit();
   }
 
@@ -175,7 +195,8 @@ export function createProgressBar(opts: ProgressBarOptions): { update: ProgressC
   const clock = opts.clock ?? now;
   const tty = opts.stream.isTTY === true;
   const interval = tty ? 100 : (opts.intervalMs ?? 5000);
-  const rate = new RateMeter(5000, clock);
+  // Speed (and ETA) per phase: the upload's bytes start again from 0 after the download's.
+  let rate = new RateMeter(5000, clock);
   let last: LoadProgress | undefined;
   let lastDraw = -Infinity;
   let drawn = '';
@@ -193,6 +214,7 @@ export function createProgressBar(opts: ProgressBarOptions): { update: ProgressC
   };
   return {
     update(p) {
+      if (last && p.phase !== last.phase) rate = new RateMeter(5000, clock);
       last = p;
       rate.sample(p.bytesDone);
       const complete = p.bytesTotal > 0 && p.bytesDone === p.bytesTotal;

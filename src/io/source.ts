@@ -62,6 +62,23 @@ export interface CheckpointSource {
   readText(name: string): Promise<string>;
   /** Every file name in the checkpoint ("/"-separated, sorted), where the source can list cheaply. */
   list?(): Promise<string[]>;
+  /**
+   * Sources that report download progress (the cache): runs `discover` — the start of a load,
+   * reading the small files (config, tokenizer, shard index) — with the reports held, then adds
+   * the files `reads` names (those the load reads next: the weights) at their sizes, gathered
+   * before a byte of them is read, so that the first report already has the final total.
+   * Use `withPlannedReads`, which also serves sources without this method.
+   */
+  planReads?<T>(discover: () => Promise<T>, reads: (discovered: T) => Promise<readonly string[]>): Promise<T>;
+}
+
+/** Runs the start of a load (`discover`) and tells a source that reports progress which files follow (`reads`). */
+export function withPlannedReads<T>(
+  source: CheckpointSource,
+  discover: () => Promise<T>,
+  reads: (discovered: T) => Promise<readonly string[]>,
+): Promise<T> {
+  return source.planReads ? source.planReads(discover, reads) : discover();
 }
 
 /** An in-memory file (tests, generated checkpoints, browser File contents already read). */

@@ -41,6 +41,17 @@ export async function openTensorDirectory(source: CheckpointSource): Promise<Ten
   throw new ModelFormatError(`${source.description}: no ${INDEX_FILE} or ${SINGLE_FILE} found; is this a Hugging Face safetensors checkpoint folder?`);
 }
 
+/**
+ * The files openTensorDirectory will read — the index and its shards (the index is read here), or
+ * model.safetensors — so that a source can learn their sizes before a byte of weights is read.
+ */
+export async function tensorFileNames(source: CheckpointSource): Promise<string[]> {
+  if (await source.has(INDEX_FILE)) {
+    return [INDEX_FILE, ...new Set(parseIndex(await source.readText(INDEX_FILE), source.description).values())];
+  }
+  return (await source.has(SINGLE_FILE)) ? [SINGLE_FILE] : [];
+}
+
 /** Parses the index and returns weight_map (tensor name → shard file). */
 function parseIndex(text: string, where: string): Map<string, string> {
   const fail = (what: string): never => {

@@ -8,7 +8,7 @@
  */
 import { formatBytes, ProgressTracker } from '../progress.js';
 import { checkTextFileSize, type ByteSource, type CheckpointSource, type ProgressCallback } from '../source.js';
-import { readWholeText, RemoteError, type RemoteCheckpointSource, type RemoteFile } from '../sources/remote.js';
+import { isAbortError, readWholeText, RemoteError, type RemoteCheckpointSource, type RemoteFile } from '../sources/remote.js';
 import { cacheFileSegments, isQuotaError, type CacheManifest, type CacheStore, type CachedFileEntry } from './store.js';
 
 export interface CachedSourceOptions {
@@ -51,6 +51,66 @@ export class CachedCheckpointSource implements CheckpointSource {
 
   open(name: string): Promise<ByteSource> {
     return this.#openOnce(name, false);
+  }
+
+  /**
+   * Holds progress while `discover` reads the first files, then registers the files `reads` names
+   * — cached ones as done, the others at their remote size (one listing call where the remote
+   * lists, else a HEAD per file) — and reports once: the first report has the final total.
+   */
+  async planReads<T>(discover: () => Promise<T>, reads: (discovered: T) => Promise<readonly string[]>): Promise<T> {
+    this.#tracker.hold();
+    try {
+      const discovered = await discover();
+      await this.#expect(await reads(discovered));
+      return discovered;
+    } finally {
+      this.#tracker.release();
+    }
+  }
+
+  /** Adds files about to be read to the progress total, in the order given. */
+  async #expect(names: readonly string[]): Promise<void> {
+    const todo = [...new Set(names)].filter((n) => !this.#tracker.has(n));
+    const manifest = await this.#store.readManifest(this.#model);
+    const sizes = await this.#remoteSizes(todo.filter((n) => !manifest?.files[n]?.complete));
+    for (const name of todo) {
+      const entry = manifest?.files[name];
+      if (entry?.complete) {
+        this.#tracker.addFile(name, entry.size, entry.size);
+        continue;
+      }
+      const size = sizes.get(name);
+      if (size === undefined) continue; // not on the server: the loader reports it when it opens the file
+      // A partial of the same size is most likely resumed (its ETag is checked when the download starts).
+      const kept = entry?.size === size ? await this.#store.storedBytes(this.#model, name) : 0;
+      this.#tracker.addFile(name, size, Math.min(kept, size));
+    }
+  }
+
+  /** Remote sizes of `names` (absent: no such file): from the listing, else (or where it lacks one) a HEAD per file. */
+  async #remoteSizes(names: readonly string[]): Promise<Map<string, number>> {
+    if (names.length === 0) return new Map();
+    const listed = await this.#remote.fileSizes?.().catch((e: unknown) => {
+      if (isAbortError(e)) throw e;
+      return undefined; // a server without the listing API: HEAD each file instead
+    });
+    const sizes = new Map<string, number>();
+    await Promise.all(
+      names.map(async (name) => {
+        const size =
+          listed?.get(name) ??
+          (await this.#remote.openRemote(name).then(
+            (f) => f.size(),
+            (e: unknown) => {
+              if (e instanceof RemoteError && e.reason === 'not-found') return undefined;
+              throw e;
+            },
+          ));
+        if (size !== undefined) sizes.set(name, size);
+      }),
+    );
+    return sizes;
   }
 
   /** The size of a text file is checked before it is downloaded (MAX_TEXT_FILE_BYTES). */

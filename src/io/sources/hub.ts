@@ -161,9 +161,14 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
   }
 
   /** Every file of the repo at this revision (the hub's tree API). */
-  list(): Promise<string[]> {
+  async list(): Promise<string[]> {
+    return [...(await this.fileSizes()).keys()].sort();
+  }
+
+  /** Size of every file of the repo at this revision: one tree listing (LFS files: the object's size, not the pointer's). */
+  fileSizes(): Promise<Map<string, number>> {
     return this.#call('listing files', async () => {
-      const names: string[] = [];
+      const sizes = new Map<string, number>();
       const entries = listFiles({
         repo: this.repo,
         revision: this.revision,
@@ -172,8 +177,8 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
         fetch: this.#fetch,
         ...(this.#token ? { accessToken: this.#token } : {}),
       });
-      for await (const e of entries) if (e.type === 'file') names.push(e.path);
-      return names.sort();
+      for await (const e of entries) if (e.type === 'file') sizes.set(e.path, e.lfs?.size ?? e.size);
+      return sizes;
     });
   }
 }

@@ -26,6 +26,8 @@ export interface RemoteCheckpointSource extends CheckpointSource {
    */
   readonly cacheId: string;
   openRemote(name: string): Promise<RemoteFile>;
+  /** Size of every file, from one listing call, where the server lists (the hub); else a HEAD per file is needed. */
+  fileSizes?(): Promise<Map<string, number>>;
 }
 
 export type RemoteErrorReason =
