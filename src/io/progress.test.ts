@@ -40,6 +40,25 @@ describe('ProgressTracker', () => {
     expect(() => t.update('c.bin', 1)).toThrow(/never added/);
   });
 
+  it('hold() records but does not report until release(), which reports once with everything registered', () => {
+    const { clock, advance } = fakeClock();
+    const seen: LoadProgress[] = [];
+    const t = new ProgressTracker({ onProgress: (p) => seen.push(p), clock });
+    t.hold();
+    t.addFile('config.json', 100, 100); // a completion: reported at once when not held
+    advance(1000);
+    t.addFile('shard-1', 1000);
+    t.addFile('shard-2', 2000);
+    t.flush();
+    expect(seen).toEqual([]);
+    expect(t.has('shard-2')).toBe(true);
+    expect(t.has('shard-3')).toBe(false);
+    t.release();
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ bytesDone: 100, bytesTotal: 3100 });
+    expect(() => t.release()).toThrow(/without hold/);
+  });
+
   it('speed and ETA from the bytes over time', () => {
     const { clock, advance } = fakeClock();
     const t = new ProgressTracker({ clock });
@@ -85,6 +104,25 @@ describe('CLI progress bar', () => {
     expect(describeProgress(snap(1024 * 1024), 1024 * 1024, 4)).toBe(
       'download [#...]  25% 1.0 MiB / 4.0 MiB 1.0 MiB/s ETA 0:03 model.safetensors',
     );
+  });
+
+  it('speed and ETA start again when the phase changes (upload bytes restart from 0)', () => {
+    const { clock, advance } = fakeClock();
+    let out = '';
+    const bar = createProgressBar({ stream: { write: (s) => (out = s), isTTY: true, columns: 200 }, clock });
+    const MiB = 1024 * 1024;
+    for (let i = 0; i <= 4; i++) {
+      bar.update(snap(i * MiB));
+      advance(1000);
+    }
+    expect(out).toContain('1.0 MiB/s');
+    const upload = (done: number): LoadProgress => ({ files: [], bytesDone: done, bytesTotal: 8 * MiB, phase: 'upload' });
+    bar.update(upload(0));
+    advance(500);
+    bar.update(upload(2 * MiB));
+    // 2 MiB in 0.5 s of the upload alone; across phases the 4 → 2 MiB drop would read as no speed at all.
+    expect(out).toContain('upload');
+    expect(out).toContain('4.0 MiB/s ETA 0:02');
   });
 
   it('on a TTY redraws one line in place and ends it on done()', () => {
