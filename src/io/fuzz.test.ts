@@ -56,6 +56,8 @@ interface HeaderCase {
   bytes: Uint8Array;
   /** What size() says (a remote server may announce more than it sends). */
   claimedSize?: number;
+  /** A mutation the reader must refuse (silently accepting it would load wrong weights). */
+  mustFail?: boolean;
 }
 
 const BASE = writeSafetensors(
@@ -75,7 +77,7 @@ function mutateHeader(rnd: Random): HeaderCase {
   const entry = header[name] as { dtype: string; shape: number[]; data_offsets: [number, number] };
   const rebuilt = (what: string): HeaderCase => ({ what, bytes: joinSafetensors(toJson(header), data) });
   const headerLength = BASE.length - data.length - 8;
-  switch (rnd.int(17)) {
+  switch (rnd.int(19)) {
     case 0: {
       const lengths = [0n, 1n, 7n, 8n, BigInt(headerLength - 1), BigInt(headerLength + 1), BigInt(BASE.length), 2n ** 31n, 2n ** 53n, 2n ** 60n, 2n ** 64n - 1n, BigInt(MAX_HEADER_BYTES) + 1n];
       const v = pick(rnd, lengths);
@@ -169,6 +171,30 @@ function mutateHeader(rnd: Random): HeaderCase {
       const size = claimedSize - headerLength + utf8(text).length;
       return { what: `size() announces ${size} bytes, "${name}" claims them`, bytes: joinSafetensors(text, data), claimedSize: size };
     }
+    case 16: {
+      // `name` starts inside another non-empty tensor; an empty tensor between the two starts
+      // separates them in offset order.
+      const nonEmpty = names.filter((n) => n !== 'empty');
+      const hostName = pick(rnd, nonEmpty);
+      const mover = pick(rnd, nonEmpty.filter((n) => n !== hostName));
+      const [b, e] = (header[hostName] as typeof entry).data_offsets;
+      const start = b + 1 + rnd.int(e - b - 1);
+      const len = 1 + rnd.int(data.length - start);
+      const emptyAt = b + 1 + rnd.int(start - b); // b < emptyAt ≤ start
+      (header.empty as typeof entry).data_offsets = [emptyAt, emptyAt];
+      Object.assign(header[mover] as typeof entry, { dtype: 'U8', shape: [len], data_offsets: [start, start + len] });
+      return { ...rebuilt(`"${mover}" starts inside "${hostName}", an empty tensor between them`), mustFail: true };
+    }
+    case 17: {
+      // A second entry under the same name (possibly spelt with an escape): JSON.parse keeps the last.
+      const other = header[pick(rnd, names)];
+      const key = rnd.next() < 0.5 ? JSON.stringify(name) : `"\\u${name.charCodeAt(0).toString(16).padStart(4, '0')}${JSON.stringify(name).slice(2)}`;
+      const text = toJson(header);
+      const at = rnd.next() < 0.5 ? text.length - 1 : 1;
+      const dup = `${key}:${JSON.stringify(other)}`;
+      const spliced = at === 1 ? `{${dup},${text.slice(1)}` : `${text.slice(0, -1)},${dup}}`;
+      return { what: `"${name}" named twice`, bytes: joinSafetensors(spliced, data), mustFail: true };
+    }
     default: {
       const claimedSize = 2 ** 30 + 8 + data.length;
       return { what: 'a 1 GiB header claimed by a 1 GiB file that is not there', bytes: joinSafetensors(toJson(header), data, 2n ** 30n), claimedSize };
@@ -183,9 +209,11 @@ function checkConsistent(f: SafetensorsFile, size: number): void {
     if (!(t.offset >= f.dataStart && t.offset + t.byteLength <= size)) throw new Error(`${t.name}: outside the file`);
     return [t.offset, t.offset + t.byteLength] as const;
   });
-  spans.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i]![0] < spans[i]![1] && spans[i]![0] < spans[i - 1]![1]) throw new Error('overlapping tensors accepted');
+  // Sorted by start, a non-empty span overlaps an earlier one iff it starts before the furthest end so far.
+  let furthestEnd = 0;
+  for (const [begin, end] of spans.filter(([b, e]) => e > b).sort((a, b) => a[0] - b[0])) {
+    if (begin < furthestEnd) throw new Error('overlapping tensors accepted');
+    furthestEnd = Math.max(furthestEnd, end);
   }
 }
 
@@ -206,6 +234,7 @@ describe('fuzz: safetensors headers', () => {
       });
       t.cases++;
       t.slowestMs = Math.max(t.slowestMs, ms);
+      if (c.mustFail) expect(error, `case ${i} (${c.what}): accepted`).toBeDefined();
       if (error) {
         t.errors++;
         expectPreciseError(error, ModelFormatError, /^model\.safetensors: /, `case ${i} (${c.what})`);
@@ -282,6 +311,7 @@ describe('fuzz: shard index and shards', () => {
       const { error, ms } = await outcome(async () => planWeights(TINY_CONFIGS.dense, await openTensorDirectory(source)));
       t.cases++;
       t.slowestMs = Math.max(t.slowestMs, ms);
+      if (c.mustFail) expect(error, `case ${i} (${c.what}): accepted`).toBeDefined();
       if (error) {
         t.errors++;
         expectPreciseError(error, ModelFormatError, /safetensors/, `case ${i} (${c.what})`);
@@ -341,6 +371,7 @@ describe('fuzz: qwen35-packed.json and packed shards', () => {
       });
       t.cases++;
       t.slowestMs = Math.max(t.slowestMs, ms);
+      if (c.mustFail) expect(error, `case ${i} (${c.what}): accepted`).toBeDefined();
       if (error) {
         t.errors++;
         expectPreciseError(error, ModelFormatError, /qwen35-packed\.json: /, `case ${i} (${what})`);

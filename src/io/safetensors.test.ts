@@ -10,6 +10,7 @@ import { goldenRoot } from '../model/test-helpers.js';
 import { FsCheckpointSource } from './sources/fs.js';
 import { f32ToBf16Bytes } from './bf16.js';
 import { MemoryCheckpointSource, MemorySink } from './memory-checkpoint.js';
+import { duplicateTopLevelKey } from './json-keys.js';
 import { readSafetensorsHeader, readTensorBytes, toFloat32, type Dtype } from './safetensors.js';
 import { safetensorsHeader, writeShardedCheckpoint, writeSafetensors, type TensorData } from './safetensors-writer.js';
 import { INDEX_FILE, openTensorDirectory, readTensorF32 } from './tensor-directory.js';
@@ -147,6 +148,52 @@ describe('safetensors file', () => {
       b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
     };
     await expectFormatError(readSafetensorsHeader(src(rawFile(h, 12))), /"a" and "b" have overlapping data_offsets/);
+  });
+
+  it('rejects an overlap that an empty tensor between the two would hide', async () => {
+    // A=[0,100), Z=[50,50) empty, B=[60,160): sorted neighbours are A–Z and Z–B, neither overlapping.
+    const h = {
+      a: { dtype: 'U8', shape: [100], data_offsets: [0, 100] },
+      z: { dtype: 'U8', shape: [0], data_offsets: [50, 50] },
+      b: { dtype: 'U8', shape: [100], data_offsets: [60, 160] },
+    };
+    await expectFormatError(readSafetensorsHeader(src(rawFile(h, 160))), /"a" and "b" have overlapping data_offsets/);
+    // A long tensor covering several later ones is caught at the first it covers, not only its neighbour.
+    const h2 = {
+      long: { dtype: 'U8', shape: [100], data_offsets: [0, 100] },
+      x: { dtype: 'U8', shape: [10], data_offsets: [10, 20] },
+    };
+    await expectFormatError(readSafetensorsHeader(src(rawFile(h2, 100))), /"long" and "x" have overlapping/);
+  });
+
+  it('accepts empty tensors anywhere, and tensors that only touch', async () => {
+    const h = {
+      a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] },
+      e1: { dtype: 'U8', shape: [0], data_offsets: [2, 2] },
+      e2: { dtype: 'U8', shape: [0], data_offsets: [2, 2] },
+      b: { dtype: 'U8', shape: [4], data_offsets: [4, 8] },
+      e3: { dtype: 'U8', shape: [0], data_offsets: [8, 8] },
+    };
+    const f = await readSafetensorsHeader(src(rawFile(h, 8)));
+    expect([...f.tensors.keys()]).toEqual(['a', 'e1', 'e2', 'b', 'e3']);
+  });
+
+  it('rejects a header that names a tensor twice (JSON.parse would keep the last)', async () => {
+    const entry = '{"dtype":"U8","shape":[4],"data_offsets":[0,4]}';
+    await expectFormatError(readSafetensorsHeader(src(rawFile(`{"w":${entry},"v":${entry},"w":${entry}}`, 4))), /^x\.safetensors: header names tensor "w" twice/);
+    // The same key spelt with an escape is still the same key.
+    await expectFormatError(readSafetensorsHeader(src(rawFile(`{"w":${entry},"\\u0077":${entry}}`, 4))), /header names tensor "w" twice/);
+    await expectFormatError(readSafetensorsHeader(src(rawFile(`{"__metadata__":{},"w":${entry},"__metadata__":{}}`, 4))), /header names "__metadata__" twice/);
+  });
+
+  it('duplicateTopLevelKey looks only at top-level keys', () => {
+    // Nested keys, string values and escaped quotes equal to a top-level key are not duplicates.
+    const text = '{"a":{"a":1,"b":[{"a":2}]},"b":"a","c\\"":"\\"a","d":["a","b"],"e":{"x":"}"}}';
+    expect(JSON.parse(text)).toBeTypeOf('object');
+    expect(duplicateTopLevelKey(text)).toBeUndefined();
+    expect(duplicateTopLevelKey(`${text.slice(0, -1)},"c\\"":0}`)).toBe('c"');
+    expect(duplicateTopLevelKey('{ "k" : 1 , "j":{"k":2} , "k" :3}')).toBe('k');
+    expect(duplicateTopLevelKey('{}')).toBeUndefined();
   });
 
   it('the writer pads the header with spaces to a multiple of 8', () => {

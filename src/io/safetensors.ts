@@ -9,6 +9,7 @@
 import { ModelFormatError } from '../errors.js';
 import type { ByteSource } from './source.js';
 import { bf16BytesToF32, f16BytesToF32, f16ToF32, f8e4m3BytesToF32 } from './bf16.js';
+import { duplicateTopLevelKey } from './json-keys.js';
 import { quoteName, showValue } from './show-value.js';
 
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -75,13 +76,17 @@ export async function readSafetensorsHeader(src: ByteSource): Promise<Safetensor
     );
   }
   const n = Number(headerLen);
+  let text = '';
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await src.read(8, n)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(await src.read(8, n));
+    json = JSON.parse(text);
   } catch (e) {
     fail(`header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (!isPlainObject(json)) return fail('header must be a JSON object of tensors');
+  const duplicate = duplicateTopLevelKey(text);
+  if (duplicate !== undefined) fail(`header names ${duplicate === '__metadata__' ? '' : 'tensor '}${quoteName(duplicate)} twice`);
   const dataSize = size - 8 - n;
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, TensorInfo>();
@@ -124,14 +129,19 @@ function parseTensorEntry(file: string, name: string, entry: unknown, dataSize: 
   return { name, dtype, shape: shape as number[], offset: dataStart + begin, byteLength: end - begin };
 }
 
+/**
+ * Non-empty tensors must not share a byte (empty ones may sit anywhere). Sorted by start, a
+ * tensor overlaps an earlier one iff it starts before the furthest end seen so far — comparing
+ * only neighbours would let an empty tensor between two overlapping ones hide the overlap.
+ */
 function checkNoOverlap(file: string, infos: TensorInfo[]): void {
-  const sorted = [...infos].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
-  for (let i = 1; i < sorted.length; i++) {
-    const prev = sorted[i - 1]!;
-    const cur = sorted[i]!;
-    if (cur.byteLength > 0 && prev.offset + prev.byteLength > cur.offset) {
-      throw new ModelFormatError(`${file}: tensors ${quoteName(prev.name)} and ${quoteName(cur.name)} have overlapping data_offsets`);
+  const sorted = infos.filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
+  let furthest: TensorInfo | undefined;
+  for (const cur of sorted) {
+    if (furthest && furthest.offset + furthest.byteLength > cur.offset) {
+      throw new ModelFormatError(`${file}: tensors ${quoteName(furthest.name)} and ${quoteName(cur.name)} have overlapping data_offsets`);
     }
+    if (!furthest || cur.offset + cur.byteLength > furthest.offset + furthest.byteLength) furthest = cur;
   }
 }
 
