@@ -4,9 +4,11 @@
  * back (expected series, measured points from sessions actually loaded), and typed errors.
  * Loads only the tiny dense checkpoint (a few seconds per session on SwiftShader).
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { findAll, parseXml, seriesGroups } from '../bench/xml-check.js';
 import { InvalidArgumentError } from '../errors.js';
@@ -91,6 +93,15 @@ describe('--table', () => {
     expect(t.schema).toBe('qwen35-mem-table');
     expect(t.rows).toHaveLength(Object.keys(PRESETS).length * 3);
     expect(t.published.map((p) => p.value)).toEqual(expect.arrayContaining([58.48, 130.36, 1629.49, 1894.19, 2245.44, 3867.82, 6433.01]));
+  });
+
+  it('through the bin with stdout as a pipe, the whole JSON arrives (more than the 64 KiB a pipe buffers)', async () => {
+    // A slow reader: one byte as soon as the bin writes, then a pause, so the pipe is full when the
+    // bin is done. The bin must wait for stdout to drain before it exits (exiting at once cut this at 65,536 bytes).
+    const slowReader = 'node bin/qwen35.js mem --table --json | { dd bs=1 count=1 2>/dev/null; sleep 1; cat; }';
+    const { stdout } = await promisify(execFile)('sh', ['-c', slowReader], { maxBuffer: 64 * 2 ** 20 });
+    expect(stdout.length).toBeGreaterThan(2 ** 16);
+    expect(JSON.parse(stdout)).toEqual(JSON.parse(await run('--table', '--json')));
   });
 
   it('Markdown: both tables and the reasons', async () => {
