@@ -93,6 +93,13 @@ describe('hub-style server', () => {
     expect(server.requests.map((r) => r.status)).toEqual([503, 200, 200, 200, 206]);
   });
 
+  it('faults with skip: the first matching requests pass, the next `times` get the fault', async () => {
+    server.faults.failWith(500, { path: 'w.bin', method: 'GET', skip: 2, times: 2 });
+    for (let i = 0; i < 5; i++) await fetch(fileUrl, { headers: { Range: 'bytes=0-0' } }).then(bytes);
+    await fetch(fileUrl, { method: 'HEAD' }); // another method: not counted
+    expect(server.requests.map((r) => r.status)).toEqual([206, 206, 500, 500, 206, 200]);
+  });
+
   it('a bearer token is required when configured', async () => {
     const locked = await startHubServer({ root: tmp.dir, token: 'hf_secret' });
     try {

@@ -38,6 +38,8 @@ export interface FaultMatch {
   method?: string;
   /** How many matching requests it applies to (defaults per fault). */
   times?: number;
+  /** Matching requests let through before it applies (default 0): e.g. a 500 only after a first, cut, response. */
+  skip?: number;
 }
 
 type FaultKind = 'status' | 'cut' | 'slow' | 'ignore-ranges';
@@ -45,6 +47,7 @@ type FaultKind = 'status' | 'cut' | 'slow' | 'ignore-ranges';
 interface FaultRule extends FaultMatch {
   kind: FaultKind;
   times: number;
+  skip: number;
   value: number;
 }
 
@@ -54,22 +57,22 @@ export class HubFaults {
 
   /** Answers `status` (404s in the hub's EntryNotFound style). Default once. */
   failWith(status: number, m: FaultMatch = {}): void {
-    this.#rules.push({ ...m, kind: 'status', value: status, times: m.times ?? 1 });
+    this.#rules.push({ ...m, kind: 'status', value: status, times: m.times ?? 1, skip: m.skip ?? 0 });
   }
 
   /** Closes the connection after `bytes` bytes of a body longer than that. Default once. */
   cutAfter(bytes: number, m: FaultMatch = {}): void {
-    this.#rules.push({ ...m, kind: 'cut', value: bytes, times: m.times ?? 1 });
+    this.#rules.push({ ...m, kind: 'cut', value: bytes, times: m.times ?? 1, skip: m.skip ?? 0 });
   }
 
   /** Waits `ms` before each 64 KiB of body. Default for every matching request. */
   slow(ms: number, m: FaultMatch = {}): void {
-    this.#rules.push({ ...m, kind: 'slow', value: ms, times: m.times ?? Infinity });
+    this.#rules.push({ ...m, kind: 'slow', value: ms, times: m.times ?? Infinity, skip: m.skip ?? 0 });
   }
 
   /** Answers 200 with the whole file even when a range was asked for. Default for every matching request. */
   ignoreRanges(m: FaultMatch = {}): void {
-    this.#rules.push({ ...m, kind: 'ignore-ranges', value: 0, times: m.times ?? Infinity });
+    this.#rules.push({ ...m, kind: 'ignore-ranges', value: 0, times: m.times ?? Infinity, skip: m.skip ?? 0 });
   }
 
   clear(): void {
@@ -78,14 +81,13 @@ export class HubFaults {
 
   /** Consumes one use of the first rule of this kind that matches the request (and `applies` to it). */
   take(kind: FaultKind, method: string, path: string, applies: (value: number) => boolean = () => true): number | undefined {
-    const rule = this.#rules.find(
-      (r) =>
-        r.kind === kind &&
-        r.times > 0 &&
-        applies(r.value) &&
-        (r.method === undefined || r.method === method) &&
-        (r.path === undefined || (typeof r.path === 'string' ? path.includes(r.path) : r.path.test(path))),
-    );
+    const matches = (r: FaultRule) =>
+      r.kind === kind &&
+      r.times > 0 &&
+      applies(r.value) &&
+      (r.method === undefined || r.method === method) &&
+      (r.path === undefined || (typeof r.path === 'string' ? path.includes(r.path) : r.path.test(path)));
+    const rule = this.#rules.find((r) => matches(r) && (r.skip === 0 || (r.skip--, false)));
     if (!rule) return undefined;
     rule.times--;
     return rule.value;
