@@ -5,6 +5,8 @@
  *   for await (const piece of model.chat([{ role: 'user', content: 'Hi' }])) print(piece.text);
  *   const reply = await model.chat.completions.create({ messages, stream: false });
  *   console.log(model.memory().rows);   // GPU bytes per category, measured vs predicted
+ *   const store = await defaultCacheStore();   // downloaded checkpoints: Node disk, or OPFS / Cache API
+ *   for (const m of await listCachedModels(store)) await deleteCachedModel(store, m.id);
  */
 import { openSource, type OpenSourceOptions, type SourceSpec } from './io/sources/open.js';
 import type { CheckpointSource } from './io/source.js';
@@ -37,6 +39,17 @@ export type { WeightFormatSpec, WeightFormats } from './runtime/gpu-weight-plan.
 export type { WeightFormat } from './io/formats.js';
 export type { CheckpointSource, ByteSource, LoadProgress, ProgressCallback } from './io/source.js';
 export { openSource, type SourceSpec, type OpenSourceOptions } from './io/sources/open.js';
+export {
+  clearCache,
+  defaultCacheStore,
+  deleteCachedModel,
+  isQuotaError,
+  listCachedModels,
+  nodeDiskCacheStore,
+  type CachedFileInfo,
+  type CachedModelInfo,
+  type CacheStore,
+} from './io/cache/index.js';
 export { acquireGpu, describeGpu, type GpuContext } from './gpu/device.js';
 export { predictMemory, type MemoryPrediction } from './model/memory.js';
 export { parseConfig, type Qwen35Config } from './model/config.js';

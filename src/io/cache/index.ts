@@ -60,12 +60,21 @@ export async function clearCache(store: CacheStore): Promise<string[]> {
   return ids;
 }
 
-/** The store for this environment: the disk in Node, OPFS (or else the Cache API) in a browser. */
+const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+/**
+ * The Node disk cache in `dir` (default $QWEN35_CACHE_DIR or ~/.cache/qwen35-webgpu), the one
+ * `qwen35 cache --dir` works on. Loaded on demand so that browser bundles never pull in node:fs.
+ */
+export async function nodeDiskCacheStore(dir?: string): Promise<CacheStore> {
+  if (!isNode()) throw new InvalidArgumentError('nodeDiskCacheStore: the disk cache exists only in Node; in a browser use defaultCacheStore()');
+  const { NodeDiskCacheStore } = await import('./node-disk.js');
+  return new NodeDiskCacheStore(dir);
+}
+
+/** The store remote loads use unless told otherwise: the disk in Node, OPFS (or else the Cache API) in a browser. */
 export async function defaultCacheStore(): Promise<CacheStore> {
-  if (typeof process !== 'undefined' && process.versions?.node) {
-    const { NodeDiskCacheStore } = await import('./node-disk.js');
-    return new NodeDiskCacheStore();
-  }
+  if (isNode()) return nodeDiskCacheStore();
   const { openBrowserCacheStore } = await import('./browser.js');
   const store = await openBrowserCacheStore();
   if (!store) {
