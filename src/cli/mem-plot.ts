@@ -39,7 +39,7 @@ export function memoryPlot(title: string, config: Qwen35Config, options: Predict
     {
       name: 'total if KV were on every layer',
       style: 'dashed',
-      points: predictions.map(({ context, p }) => [context, p.total - p.byCategory['kv-cache'] + allLayerKvBytes(config, context, kvFormat)]),
+      points: predictions.map(({ context, p }) => [context, p.total - p.byCategory['kv-cache'] + allLayerKvBytes(config, context, kvFormat, p.settings.batch)]),
     },
   ];
   for (const category of MEMORY_CATEGORIES) {

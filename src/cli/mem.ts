@@ -4,8 +4,11 @@
  * measured (a loaded checkpoint), the table for every released size with the published figures
  * explained (`--table`), and memory against context as an SVG (`--plot`).
  */
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
+import { FsCheckpointSource } from '../io/sources/fs.js';
+import { loadConfig, parseConfig, readJsonFile, type Qwen35Config } from '../model/config.js';
 import { largestContextWithin, predictMemory, type PredictOptions } from '../model/memory.js';
 import { findPreset, PRESETS } from '../model/presets.js';
 import type { Qwen35Model } from '../runtime/model.js';
@@ -19,6 +22,8 @@ import { tableJson, tableMarkdown } from './mem-table.js';
 const OPTIONS = {
   ...MODEL_OPTIONS,
   preset: { type: 'string' },
+  config: { type: 'string' },
+  batch: { type: 'string' },
   table: { type: 'boolean' },
   json: { type: 'boolean' },
   plot: { type: 'string' },
@@ -36,6 +41,7 @@ function predictOptions(v: Values): PredictOptions {
     maxContext: intOption(v.context, 'context'),
     prefillChunk: intOption(v['prefill-chunk'], 'prefill-chunk'),
     kvFormat: v['kv-format'] as PredictOptions['kvFormat'],
+    batch: intOption(v.batch, 'batch'),
   };
 }
 
@@ -69,16 +75,42 @@ function withBudget(report: MemReport, v: Values, options: PredictOptions, limit
   return { ...report, budget: { bytes, largestContext: largestContextWithin(report.config, bytes, rest, limits) } };
 }
 
-async function fromPreset(v: Values): Promise<{ report: MemReport; measured: MeasuredPoint[]; options: PredictOptions }> {
-  if (v.measure !== undefined) throw new InvalidArgumentError('--measure needs a loaded model (--model), not a --preset');
-  const config = findPreset(v.preset!);
-  if (!config) throw new InvalidArgumentError(`unknown preset "${v.preset}"; presets: ${Object.keys(PRESETS).join(', ')}`);
+/**
+ * A config.json read on its own (no weights, no tokenizer): a file, or a checkpoint folder holding
+ * one. What it contains is checked by parseConfig, so a bad config fails with its ConfigError.
+ */
+async function configFromPath(path: string): Promise<Qwen35Config> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info) throw new InvalidArgumentError(`--config: ${path} does not exist (give a config.json or a checkpoint folder)`);
+  if (info.isDirectory()) return loadConfig(new FsCheckpointSource(path));
+  return parseConfig(await readJsonFile(new FsCheckpointSource(dirname(resolve(path))), basename(path)));
+}
+
+/** Prediction only, from a preset (--preset) or a config.json (--config). */
+async function fromConfig(v: Values): Promise<{ report: MemReport; measured: MeasuredPoint[]; options: PredictOptions }> {
+  if (v.measure !== undefined) throw new InvalidArgumentError(`--measure needs a loaded model (--model), not --${v.preset ? 'preset' : 'config'}`);
+  let config: Qwen35Config | undefined;
+  let name: string;
+  if (v.preset !== undefined) {
+    config = findPreset(v.preset);
+    if (!config) throw new InvalidArgumentError(`unknown preset "${v.preset}"; presets: ${Object.keys(PRESETS).join(', ')}`);
+    name = `Qwen3.5 preset ${v.preset}`;
+  } else {
+    config = await configFromPath(v.config!);
+    name = `config ${v.config}`;
+  }
   const options = predictOptions(v);
-  const report: MemReport = { name: `Qwen3.5 preset ${v.preset}`, predictionOnly: true, config, predicted: predictMemory(config, options) };
+  const report: MemReport = { name, predictionOnly: true, config, predicted: predictMemory(config, options) };
   return { report: withBudget(report, v, options), measured: [], options };
 }
 
 async function fromModel(v: Values): Promise<{ report: MemReport; measured: MeasuredPoint[]; options: PredictOptions }> {
+  const batch = intOption(v.batch, 'batch');
+  if (batch !== undefined && batch !== 1) {
+    throw new InvalidArgumentError(
+      `--batch ${batch}: a loaded model runs one sequence, so only batch 1 can be measured; predict batch ${batch} with --preset or --config`,
+    );
+  }
   const extra = measureList(v.measure);
   let model: Qwen35Model | undefined = await loadModelFromArgs(v);
   try {
@@ -91,7 +123,7 @@ async function fromModel(v: Values): Promise<{ report: MemReport; measured: Meas
       predictionOnly: false,
       config: model.config,
       predicted: m.predicted,
-      measured: { live: m.measured, peak: m.measuredPeak },
+      measured: { live: m.measured, peak: m.measuredPeak, peakTotal: m.measuredPeakTotal, linearState: m.measuredLinearState },
     };
     report = withBudget(report, v, options, limits);
     const live: MeasuredPoint = { context: s.maxContext, byCategory: m.measured };
@@ -106,9 +138,13 @@ async function fromModel(v: Values): Promise<{ report: MemReport; measured: Meas
 
 export const command: Command = {
   summary: 'Will it fit? GPU memory per category, predicted from the config and measured on a loaded model.',
-  usage: `qwen35 mem [--model <dir|url|hub> | --preset <name>] [--context N] [--format F] [--json] [--plot out.svg] [--budget SIZE]
+  usage: `qwen35 mem [--model <dir|url|hub> | --preset <name> | --config <config.json>] [--context N] [--format F] [--batch B]
+           [--json] [--plot out.svg] [--budget SIZE]
 qwen35 mem --table [--json]
   --preset <name>        prediction only, nothing loaded: ${Object.keys(PRESETS).join(', ')}
+  --config <file|dir>    prediction only, from any config.json (or a checkpoint folder's); no weights are read
+  --batch <B>            sequences side by side (default 1): KV cache, DeltaNet state, activations and scratch
+                         × B; prediction only (--preset/--config), since the runtime runs one sequence
   --table                every released size at 1,024 / 32,768 / 262,144 tokens in bf16 / q8 / q4, and the
                          figures public calculators publish, reconstructed and explained (Markdown)
   --json                 a stable, versioned JSON object instead of text
@@ -120,12 +156,14 @@ ${MODEL_USAGE}`,
   async run(args) {
     const v = parse(args, OPTIONS);
     if (v.table) {
-      if (v.model || v.preset || v.plot) throw new InvalidArgumentError('--table covers every preset; it takes only --json');
+      if (v.model || v.preset || v.config || v.plot || v.batch) throw new InvalidArgumentError('--table covers every preset; it takes only --json');
       print(v.json ? JSON.stringify(tableJson(), null, 2) : tableMarkdown());
       return 0;
     }
-    if (v.model && v.preset) throw new InvalidArgumentError('give either --model (load and measure) or --preset (predict only), not both');
-    const { report, measured, options } = v.preset ? await fromPreset(v) : await fromModel(v);
+    if ([v.model, v.preset, v.config].filter((x) => x !== undefined).length > 1) {
+      throw new InvalidArgumentError('give either --model (load and measure) or --preset or --config (predict only), not two of them');
+    }
+    const { report, measured, options } = v.preset !== undefined || v.config !== undefined ? await fromConfig(v) : await fromModel(v);
     print(v.json ? JSON.stringify(reportJson(report), null, 2) : reportText(report));
     if (v.plot) {
       await writeFile(v.plot, memoryPlot(`${report.name}: GPU memory vs context`, report.config, options, measured));

@@ -243,7 +243,8 @@ function parseEos(top: FieldReader, text: FieldReader, generationConfig: unknown
   return [...new Set(ids)];
 }
 
-async function readJsonFile(source: CheckpointSource, name: string): Promise<unknown> {
+/** Reads and parses one JSON file of a source; text that is not JSON is a ConfigError. */
+export async function readJsonFile(source: CheckpointSource, name: string): Promise<unknown> {
   const text = await source.readText(name);
   try {
     return JSON.parse(text);

@@ -9,37 +9,103 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { emptyByCategory, type MemoryByCategory } from '../gpu/allocator.js';
+import { bitsPerWeight, isQuantized, QUANT_GROUP, type WeightFormat } from '../io/formats.js';
 import { kvCacheBytes, type KvFormat } from '../kernels/attention.js';
-import { planGpuWeights, resolveWeightFormats, type WeightGroup } from '../runtime/gpu-weight-plan.js';
+import { planGpuWeights, resolveWeightFormats, WEIGHT_CLASSES, type WeightClass, type WeightGroup } from '../runtime/gpu-weight-plan.js';
 import { planSessionBuffers, resolveSessionOptions, type ResolvedSessionOptions, type SessionOptions } from '../runtime/session.js';
 import type { Qwen35Config } from './config.js';
+
+/** A weight format as stored on the GPU (io/formats.ts): q8/q4 hold one f16 scale per group of 32 weights of a row. */
+export interface WeightFormatInfo {
+  format: WeightFormat;
+  /** Weights per scale (null: unquantized). */
+  groupSize: number | null;
+  scaleDtype: 'f16' | null;
+  /** Bits per weight including the scales. */
+  bitsPerWeight: number;
+}
+
+export const describeWeightFormat = (format: WeightFormat): WeightFormatInfo => ({
+  format,
+  groupSize: isQuantized(format) ? QUANT_GROUP : null,
+  scaleDtype: isQuantized(format) ? 'f16' : null,
+  bitsPerWeight: bitsPerWeight(format),
+});
+
+/** The two parts of the DeltaNet state (category linear-state), both fixed whatever the context (§4.4). */
+export interface LinearStateBytes {
+  /** Causal conv1d history: (kernel − 1) × conv channels, f32, per GDN layer. */
+  conv: number;
+  /** Recurrent state S: value heads × key dim × value dim, f32, per GDN layer. */
+  recurrent: number;
+}
+
+/**
+ * Which part of the DeltaNet state a buffer is, by its plan key or allocator label
+ * (`layers.N.convState`, `snapshot layers.N.recurrentState`, see buffer-plan.ts / state.ts).
+ */
+export function linearStatePart(label: string): keyof LinearStateBytes | undefined {
+  return label.endsWith('.convState') ? 'conv' : label.endsWith('.recurrentState') ? 'recurrent' : undefined;
+}
+
+/** Sums the linear-state buffers of a list (plan specs or the allocator's live buffers) by part. */
+export function splitLinearState(buffers: Iterable<{ label: string; category: string; bytes: number }>): LinearStateBytes {
+  const out: LinearStateBytes = { conv: 0, recurrent: 0 };
+  for (const b of buffers) {
+    if (b.category !== 'linear-state') continue;
+    const part = linearStatePart(b.label);
+    if (!part) throw new InvalidArgumentError(`linear-state buffer "${b.label}" is neither a conv nor a recurrent state`);
+    out[part] += b.bytes;
+  }
+  return out;
+}
 
 export interface MemoryPrediction {
   byCategory: MemoryByCategory;
   /** Weights split by tensor group (embedding, lmHead — 0 when tied —, attention, deltanet, mlp, experts, router, norms). */
   weights: Record<WeightGroup, number>;
+  /** The format of each weight class with its group size and scale dtype. */
+  formats: Record<WeightClass, WeightFormatInfo>;
+  /** byCategory['linear-state'] split into conv and recurrent state. */
+  linearState: LinearStateBytes;
   total: number;
   /** The settings the prediction is for (defaults filled in, as the session resolves them). */
-  settings: ResolvedSessionOptions;
+  settings: ResolvedSessionOptions & { batch: number };
 }
 
 /** Binding limit assumed when no device is given (it only decides how big matrices are split). */
 const DEFAULT_BINDING_BYTES = 2 ** 30;
 
-/** Session options without the device (the predictor never touches a GPU). */
-export type PredictOptions = Omit<SessionOptions, 'gpu'>;
+/** Session options without the device (the predictor never touches a GPU), plus the batch size. */
+export type PredictOptions = Omit<SessionOptions, 'gpu'> & {
+  /**
+   * Sequences held side by side (default 1). Each has its own KV cache, DeltaNet state,
+   * activations, kernel scratch and read-back slots, so those categories scale by `batch`;
+   * weights and the constant tables (category other: uniforms, RoPE frequencies) are shared.
+   * The session runs one sequence: a batch > 1 is a prediction only, nothing can measure it.
+   */
+  batch?: number;
+};
 
 export function predictMemory(config: Qwen35Config, options: PredictOptions = {}, limits?: GPUSupportedLimits): MemoryPrediction {
-  const settings = resolveSessionOptions(config, { maxBindingBytes: DEFAULT_BINDING_BYTES, ...options }, limits);
-  const plan = planGpuWeights(config, settings.formats, settings.maxBindingBytes);
+  const { batch = 1, ...sessionOptions } = options;
+  if (!(Number.isSafeInteger(batch) && batch >= 1)) throw new InvalidArgumentError(`batch must be an integer ≥ 1, got ${batch}`);
+  const resolved = resolveSessionOptions(config, { maxBindingBytes: DEFAULT_BINDING_BYTES, ...sessionOptions }, limits);
+  const plan = planGpuWeights(config, resolved.formats, resolved.maxBindingBytes);
   const byCategory = emptyByCategory();
   const weights: Record<WeightGroup, number> = { embedding: 0, lmHead: 0, attention: 0, deltanet: 0, mlp: 0, experts: 0, router: 0, norms: 0 };
   for (const item of [...plan.matrices, ...plan.vectors]) weights[item.group] += item.bytes;
   byCategory.weights = plan.bytes;
-  const buffers = planSessionBuffers(config, settings);
-  for (const spec of [...buffers.state, ...buffers.activations, ...buffers.scratch]) byCategory[spec.category] += spec.bytes;
+  const buffers = planSessionBuffers(config, resolved);
+  const specs = [...buffers.state, ...buffers.activations, ...buffers.scratch].map((s) => ({
+    label: s.key,
+    category: s.category,
+    bytes: s.category === 'other' ? s.bytes : s.bytes * batch,
+  }));
+  for (const spec of specs) byCategory[spec.category] += spec.bytes;
   const total = Object.values(byCategory).reduce((a, b) => a + b, 0);
-  return { byCategory, weights, total, settings };
+  const formats = Object.fromEntries(WEIGHT_CLASSES.map((c) => [c, describeWeightFormat(resolved.formats[c])])) as Record<WeightClass, WeightFormatInfo>;
+  return { byCategory, weights, formats, linearState: splitLinearState(specs), total, settings: { ...resolved, batch } };
 }
 
 /** Weights the decoder holds (each tensor once; a tied LM head is the embedding). */
@@ -56,9 +122,9 @@ export function kvBytesPerToken(config: Qwen35Config, kvFormat: KvFormat = 'f16'
   return 2 * kvLayerCount(config) * kvCacheBytes(kvFormat, 1, config.numKeyValueHeads, config.headDim);
 }
 
-/** The naive estimate: a KV cache of `context` tokens on every layer, as if all were attention layers. */
-export function allLayerKvBytes(config: Qwen35Config, context: number, kvFormat: KvFormat = 'f16'): number {
-  return 2 * config.numLayers * kvCacheBytes(kvFormat, context, config.numKeyValueHeads, config.headDim);
+/** The naive estimate: a KV cache of `context` tokens on every layer, as if all were attention layers (× `batch` sequences). */
+export function allLayerKvBytes(config: Qwen35Config, context: number, kvFormat: KvFormat = 'f16', batch = 1): number {
+  return 2 * config.numLayers * kvCacheBytes(kvFormat, context, config.numKeyValueHeads, config.headDim) * batch;
 }
 
 /**

@@ -4,7 +4,7 @@
  * Tolerance: none — the allocator counts the byte sizes the runtime requests and the predictor
  * sums the same plans, so every category must be equal to the byte, after loading and after a
  * prefill + decode (nothing allocated lazily), with the peak equal to the live figure (nothing
- * transient during load or generation).
+ * transient during load or generation); the DeltaNet state split into conv and recurrent state too.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,10 @@ afterAll(() => {
 function expectExact(m: MemoryComparison, when: string): void {
   for (const row of m.rows) expect(row.measured, `${row.category} ${when}`).toBe(row.predicted);
   for (const c of MEMORY_CATEGORIES) expect(m.measuredPeak[c], `peak ${c} ${when}`).toBe(m.measured[c]);
+  expect(m.measuredPeakTotal, `peak total ${when}`).toBe(m.predicted.total);
+  // The allocator's live conv/recurrent state buffers, by label, against the plan's split.
+  expect(m.measuredLinearState, `linear-state parts ${when}`).toEqual(m.predicted.linearState);
+  expect(m.measuredLinearState.conv + m.measuredLinearState.recurrent).toBe(m.measured['linear-state']);
 }
 
 describe.each([

@@ -1,6 +1,6 @@
 /** Measured (allocator) vs predicted (config-only plan) GPU memory of a live session, per category. */
 import { MEMORY_CATEGORIES, type MemoryByCategory, type MemoryCategory } from '../gpu/allocator.js';
-import { predictMemory, type MemoryPrediction } from '../model/memory.js';
+import { predictMemory, splitLinearState, type LinearStateBytes, type MemoryPrediction } from '../model/memory.js';
 import type { Session } from './session.js';
 
 export interface MemoryRow {
@@ -16,6 +16,10 @@ export interface MemoryComparison {
   predicted: MemoryPrediction;
   measured: MemoryByCategory;
   measuredPeak: MemoryByCategory;
+  /** Highest total the allocator has held at once (≤ the sum of the per-category peaks, which may be at different times). */
+  measuredPeakTotal: number;
+  /** The live linear-state buffers split into conv and recurrent state (sums to measured['linear-state']). */
+  measuredLinearState: LinearStateBytes;
 }
 
 export const errorPercent = (predicted: number, measured: number): number =>
@@ -35,5 +39,6 @@ export function predictSessionMemory(session: Session): MemoryComparison {
     measured: report.live[category],
     errorPercent: errorPercent(predicted.byCategory[category], report.live[category]),
   }));
-  return { rows, predicted, measured: report.live, measuredPeak: report.peak };
+  const buffers = session.ctx.allocator.listBuffers().map((b) => ({ label: b.label, category: b.category, bytes: b.size }));
+  return { rows, predicted, measured: report.live, measuredPeak: report.peak, measuredPeakTotal: report.peakTotal, measuredLinearState: splitLinearState(buffers) };
 }
