@@ -4,6 +4,7 @@
  * setting, their reconstruction from the publisher's assumptions and the reasons they differ.
  */
 import { formatBytes } from '../gpu/allocator.js';
+import { describeWeightFormat } from '../model/memory.js';
 import { memoryTable, TABLE_CONTEXTS, TABLE_FORMATS, type TableRow } from '../model/memory-table.js';
 import { publishedComparisons, UNIT_BYTES, type PublishedComparison } from '../model/memory-published.js';
 import { PRESETS } from '../model/presets.js';
@@ -104,6 +105,7 @@ export function tableJson(): object {
       model: modelName(r.model),
       preset: r.model,
       format: r.format,
+      formatDetails: describeWeightFormat(r.format),
       parameters: r.parameters,
       weightBytes: r.weightBytes,
       weightsByGroup: r.weights,
