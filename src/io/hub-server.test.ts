@@ -2,6 +2,7 @@
  * The hub-style server speaks HTTP the way the hub does (checked with plain fetch), its fault
  * injection does what it says, and `qwen35 serve` runs it as a process.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listServedRepos, startHubServer, type HubServer } from './hub-server.js';
@@ -10,6 +11,7 @@ import { firstDifference, spawnServe, tempDir, writeCheckpointFolder } from './s
 const tmp = tempDir('hub-server');
 const SIZE = 200_003;
 let files: Map<string, Uint8Array>;
+let lfsFiles: Map<string, Uint8Array>;
 let server: HubServer;
 let fileUrl: string;
 
@@ -18,6 +20,7 @@ const bytes = async (res: Response) => new Uint8Array(await res.arrayBuffer());
 beforeAll(async () => {
   files = await writeCheckpointFolder(join(tmp.dir, 'acme', 'tiny'), { 'config.json': 10, 'w.bin': SIZE, 'sub/x.bin': 5 });
   await writeCheckpointFolder(join(tmp.dir, 'tiny-dense'), { 'config.json': 10 });
+  lfsFiles = await writeCheckpointFolder(join(tmp.dir, 'acme', 'lfs'), { 'model.safetensors': 1001, 'w.bin': 7 });
   server = await startHubServer({ root: tmp.dir });
   fileUrl = `${server.url}/acme/tiny/resolve/main/w.bin`;
 });
@@ -38,6 +41,27 @@ describe('hub-style server', () => {
     expect(head.headers.get('accept-ranges')).toBe('bytes');
     expect(head.headers.get('etag')).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
     expect(firstDifference(await bytes(await fetch(fileUrl)), files.get('w.bin')!)).toBe(-1);
+  });
+
+  it('*.safetensors (LFS on the hub) have the SHA-256 of their content as ETag, X-Linked-Etag and lfs.oid', async () => {
+    const url = `${server.url}/acme/lfs/resolve/main/model.safetensors`;
+    const sha = createHash('sha256').update(lfsFiles.get('model.safetensors')!).digest('hex');
+    const head = await fetch(url, { method: 'HEAD' });
+    expect([head.headers.get('etag'), head.headers.get('x-linked-etag')]).toEqual([`"${sha}"`, `"${sha}"`]);
+    const tree = (await (await fetch(`${server.url}/api/models/acme/lfs/tree/main`)).json()) as { path: string; lfs?: unknown }[];
+    expect(tree.find((e) => e.path === 'model.safetensors')?.lfs).toEqual({ oid: sha, size: 1001, pointerSize: 134 });
+    expect(tree.find((e) => e.path === 'w.bin')?.lfs).toBeUndefined();
+  });
+
+  it('corrupt: the byte at an offset is flipped in every body holding it; the length is unchanged', async () => {
+    server.faults.corrupt(150_000, { path: 'w.bin' });
+    const whole = await bytes(await fetch(fileUrl));
+    expect(whole.byteLength).toBe(SIZE);
+    expect(firstDifference(whole, files.get('w.bin')!)).toBe(150_000);
+    expect(whole[150_000]).toBe(files.get('w.bin')![150_000]! ^ 0xff);
+    const range = await bytes(await fetch(fileUrl, { headers: { Range: 'bytes=149990-150009' } }));
+    expect(firstDifference(range, files.get('w.bin')!.subarray(149_990, 150_010))).toBe(10);
+    expect(firstDifference(await bytes(await fetch(fileUrl, { headers: { Range: 'bytes=0-9' } })), files.get('w.bin')!.subarray(0, 10))).toBe(-1);
   });
 
   it('ranges: a-b, a-, -n give 206 + Content-Range; beyond the end gives 416; a stale If-Range gives 200', async () => {
@@ -75,7 +99,7 @@ describe('hub-style server', () => {
     const pre = await fetch(fileUrl, { method: 'OPTIONS' });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-headers')).toContain('Range');
-    expect(await listServedRepos(tmp.dir)).toEqual(['acme/tiny', 'local/tiny-dense']);
+    expect(await listServedRepos(tmp.dir)).toEqual(['acme/lfs', 'acme/tiny', 'local/tiny-dense']);
   });
 
   it('faults: status once, cut after N bytes, ignore ranges, slow', async () => {
@@ -115,7 +139,7 @@ describe('hub-style server', () => {
 
   it('`qwen35 serve` serves a folder until SIGTERM', async () => {
     const serve = await spawnServe(tmp.dir);
-    expect(serve.output()).toContain('repos: acme/tiny, local/tiny-dense');
+    expect(serve.output()).toContain('repos: acme/lfs, acme/tiny, local/tiny-dense');
     const res = await fetch(`${serve.url}/acme/tiny/resolve/main/w.bin`, { headers: { Range: 'bytes=7-8' } });
     expect(firstDifference(await bytes(res), files.get('w.bin')!.subarray(7, 9))).toBe(-1);
     expect(await serve.stop()).toBe(0);

@@ -4,9 +4,12 @@
  *       Accept-Ranges, 206 + Content-Range for `Range: bytes=a-b | a- | -n`, If-Range,
  *       416 for unsatisfiable ranges, 404 with X-Error-Code EntryNotFound / RepoNotFound
  *   GET /api/models/{owner}/{name}/tree/{rev}[/{path}]?recursive=  (listFiles of @huggingface/hub)
+ * Like the hub's LFS files, `*.safetensors` have the SHA-256 of their content as ETag (and
+ * X-Linked-Etag, and `lfs.oid` in the listing); other files a size-mtime ETag.
  * with an optional bearer token and CORS (the demo page fetches from it). Every revision name
  * serves the same files. Used by the tests (with fault injection), the demo and `qwen35 serve`.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp, type BigIntStats } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -42,7 +45,7 @@ export interface FaultMatch {
   skip?: number;
 }
 
-type FaultKind = 'status' | 'cut' | 'slow' | 'ignore-ranges';
+type FaultKind = 'status' | 'cut' | 'slow' | 'ignore-ranges' | 'corrupt';
 
 interface FaultRule extends FaultMatch {
   kind: FaultKind;
@@ -75,6 +78,11 @@ export class HubFaults {
     this.#rules.push({ ...m, kind: 'ignore-ranges', value: 0, times: m.times ?? Infinity, skip: m.skip ?? 0 });
   }
 
+  /** Flips the bits of the file's byte at `offset` in every body that holds it (the length stays right). Default for every matching request. */
+  corrupt(offset: number, m: FaultMatch = {}): void {
+    this.#rules.push({ ...m, kind: 'corrupt', value: offset, times: m.times ?? Infinity, skip: m.skip ?? 0 });
+  }
+
   clear(): void {
     this.#rules = [];
   }
@@ -103,10 +111,36 @@ export interface HubServer {
   close(): Promise<void>;
 }
 
-const EXPOSED = 'Content-Length, Content-Range, Content-Type, ETag, Accept-Ranges, X-Error-Code, X-Error-Message, Link';
+const EXPOSED = 'Content-Length, Content-Range, Content-Type, ETag, X-Linked-Etag, Accept-Ranges, X-Error-Code, X-Error-Message, Link';
 const CHUNK = 64 * 1024;
 
-const etagOf = (st: BigIntStats): string => `"${st.size.toString(16)}-${st.mtimeNs.toString(16)}"`;
+const statTag = (st: BigIntStats): string => `${st.size.toString(16)}-${st.mtimeNs.toString(16)}`;
+
+/** Files served like the hub's LFS files: their ETag is the SHA-256 of their content. */
+const isLfs = (path: string): boolean => path.endsWith('.safetensors');
+
+/** SHA-256 of each LFS file, by path and size-mtime (computed once per version of the file). */
+const lfsHashes = new Map<string, Promise<string>>();
+
+function sha256OfFile(path: string, st: BigIntStats): Promise<string> {
+  const key = `${path}\0${statTag(st)}`;
+  let hash = lfsHashes.get(key);
+  if (!hash) {
+    hash = (async () => {
+      const h = createHash('sha256');
+      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) h.update(chunk);
+      return h.digest('hex');
+    })();
+    hash.catch(() => lfsHashes.delete(key));
+    lfsHashes.set(key, hash);
+  }
+  return hash;
+}
+
+/** The quoted ETag of a file: its SHA-256 for LFS files, else size-mtime. */
+async function etagOf(path: string, st: BigIntStats): Promise<string> {
+  return `"${isLfs(path) ? await sha256OfFile(path, st) : statTag(st)}"`;
+}
 
 async function statOrUndefined(path: string): Promise<BigIntStats | undefined> {
   return fsp.stat(path, { bigint: true }).catch(() => undefined);
@@ -138,7 +172,14 @@ async function repoDir(root: HubServerOptions['root'], owner: string, name: stri
   return undefined;
 }
 
-async function sendBody(res: ServerResponse, path: string, start: number, end: number, cut?: number, slowMs?: number): Promise<void> {
+interface BodyFaults {
+  cut?: number | undefined;
+  slowMs?: number | undefined;
+  /** File offset of a byte to flip. */
+  corrupt?: number | undefined;
+}
+
+async function sendBody(res: ServerResponse, path: string, start: number, end: number, { cut, slowMs, corrupt }: BodyFaults): Promise<void> {
   const stream = createReadStream(path, { start, end, highWaterMark: CHUNK });
   res.on('close', () => stream.destroy());
   let sent = 0;
@@ -146,6 +187,8 @@ async function sendBody(res: ServerResponse, path: string, start: number, end: n
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       if (slowMs) await new Promise((r) => setTimeout(r, slowMs));
       if (res.destroyed) return;
+      const at = corrupt === undefined ? -1 : corrupt - start - sent;
+      if (at >= 0 && at < chunk.byteLength) chunk[at]! ^= 0xff;
       if (cut !== undefined && sent + chunk.byteLength >= cut) {
         res.write(chunk.subarray(0, cut - sent));
         await new Promise((r) => setTimeout(r, 20)); // let the partial body reach the client
@@ -165,7 +208,7 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, file: string
   const st = await statOrUndefined(file);
   if (!st?.isFile()) return sendError(res, 404, 'EntryNotFound', 'Entry not found');
   const size = Number(st.size);
-  const etag = etagOf(st);
+  const etag = await etagOf(file, st);
   const method = req.method ?? 'GET';
   let range = typeof req.headers.range === 'string' ? parseRange(req.headers.range, size) : undefined;
   const ifRange = req.headers['if-range'];
@@ -173,6 +216,7 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, file: string
     range = undefined;
   }
   const headers: Record<string, string | number> = { 'Accept-Ranges': 'bytes', ETag: etag, 'Content-Type': 'application/octet-stream' };
+  if (isLfs(file)) headers['X-Linked-Etag'] = etag;
   if (range === 'unsatisfiable') {
     res.writeHead(416, { ...headers, 'Content-Range': `bytes */${size}` });
     return void res.end();
@@ -182,7 +226,8 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, file: string
   res.writeHead(range ? 206 : 200, { ...headers, 'Content-Length': end - start + 1 });
   if (method === 'HEAD' || size === 0) return void res.end();
   const cut = faults.take('cut', method, path, (bytes) => bytes < end - start + 1);
-  await sendBody(res, file, start, end, cut, faults.take('slow', method, path));
+  const corrupt = faults.take('corrupt', method, path, (offset) => offset >= start && offset <= end);
+  await sendBody(res, file, start, end, { cut, slowMs: faults.take('slow', method, path), corrupt });
 }
 
 async function listTree(dir: string, sub: string, recursive: boolean): Promise<object[]> {
@@ -191,12 +236,14 @@ async function listTree(dir: string, sub: string, recursive: boolean): Promise<o
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const path = sub ? `${sub}/${e.name}` : e.name;
     const st = await fsp.stat(join(dir, path), { bigint: true });
-    const oid = etagOf(st).slice(1, -1);
+    const oid = statTag(st);
     if (e.isDirectory()) {
       out.push({ type: 'directory', oid, size: 0, path });
       if (recursive) out.push(...(await listTree(dir, path, true)));
     } else if (e.isFile()) {
-      out.push({ type: 'file', oid, size: Number(st.size), path });
+      const size = Number(st.size);
+      const lfs = isLfs(path) ? { lfs: { oid: await sha256OfFile(join(dir, path), st), size, pointerSize: 134 } } : {};
+      out.push({ type: 'file', oid, size, path, ...lfs });
     }
   }
   return out;

@@ -9,9 +9,11 @@
  * half way, after buffers were created, and must release them all. A connection cut mid-shard
  * leaves a partial that the next load resumes with a Range request from the first missing
  * byte, and that load generates exactly the tokens of an uncut one (same weights, same device).
+ * Bytes corrupted in transit fail the SHA-256 check against the shard's ETag.
  * The parsers' own messages are unit-tested in src/io/safetensors.test.ts and the fuzz tests;
  * this file checks that they reach the user through the hub path with nothing left behind.
  */
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -214,6 +216,17 @@ describe('the server failing in the middle of a shard', () => {
       ...Array(answered).fill([`bytes=${CUT}-${shardBytes - 1}`, status]),
     ]);
     expect(await store.storedBytes('local/mini/main', SHARD)).toBe(CUT);
+    expect(created).toBe(0);
+  });
+
+  it('cached download of bytes corrupted in transit (right length): DownloadError naming both SHA-256, the copy deleted, no GPU buffer', async () => {
+    const store = newStore();
+    hub.faults.corrupt(CUT, { path: SHARD, method: 'GET' });
+    const { error, created } = await failingLoad('local/mini', { cache: store });
+    expect(error).toBeInstanceOf(DownloadError);
+    const want = createHash('sha256').update(readShard(good)).digest('hex');
+    expect(error.message).toMatch(new RegExp(`^${SHARD}: the downloaded bytes have SHA-256 (?!${want})[0-9a-f]{64}, but .*/${SHARD} announced ${want} \\(its ETag\\); the corrupted copy was deleted`));
+    expect(await store.storedBytes('local/mini/main', SHARD)).toBe(0);
     expect(created).toBe(0);
   });
 

@@ -3,6 +3,7 @@
  * 127.0.0.1 (real HTTP). Cached bytes are compared exactly with the served files; resumes are
  * checked through the Range / If-Range headers the server received.
  */
+import { createHash } from 'node:crypto';
 import { promises as fsp, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -196,6 +197,50 @@ describe('CachedCheckpointSource (Node disk)', () => {
     expect(err.message).toMatch(/has \d+ bytes but .* announced 1500007; the copy was deleted/);
     expect(await store.storedBytes('acme/tiny/main', SHARD2)).toBe(0);
     expect((await store.readManifest('acme/tiny/main'))?.files[SHARD2]).toBeUndefined();
+  });
+
+  const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+  it('a shard served with one byte flipped (right length): its SHA-256 differs from the ETag, the copy is deleted and reported', async () => {
+    server.faults.corrupt(2_345_678, { path: SHARD, method: 'GET', times: 1 });
+    const src = new CachedCheckpointSource(hub(), store);
+    const err = (await src.open(SHARD).catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.reason).toBe('integrity');
+    const want = sha256(files.get(SHARD)!);
+    const served = files.get(SHARD)!.slice();
+    served[2_345_678]! ^= 0xff;
+    expect(err.message).toBe(
+      `${SHARD}: the downloaded bytes have SHA-256 ${sha256(served)}, but ${server.url}/acme/tiny/resolve/main/${SHARD} announced ${want} ` +
+        '(its ETag); the corrupted copy was deleted, load the model again',
+    );
+    expect(await store.storedBytes('acme/tiny/main', SHARD)).toBe(0);
+    expect((await store.readManifest('acme/tiny/main'))?.files[SHARD]).toBeUndefined();
+    await expectCachedCopy(new CachedCheckpointSource(hub(), store), SHARD, files.get(SHARD)!); // the next open downloads it again
+  });
+
+  it('a resumed download hashes the bytes it kept: a partial damaged on disk is caught when the download completes', async () => {
+    server.faults.cutAfter(1_000_000, { path: SHARD, method: 'GET' });
+    const noRetry = new CachedCheckpointSource(new HubCheckpointSource({ repo: 'acme/tiny', hubUrl: server.url, retries: 0 }), store);
+    await expect(noRetry.open(SHARD)).rejects.toThrow(/network failure/);
+    const partial = join(store.root, 'acme/tiny/main', SHARD);
+    const kept = await fsp.readFile(partial);
+    expect(kept.byteLength).toBe(1_000_000);
+    kept[123]! ^= 1;
+    await fsp.writeFile(partial, kept);
+    server.requests.length = 0;
+    const err = (await new CachedCheckpointSource(hub(), store).open(SHARD).catch((e: unknown) => e)) as RemoteError;
+    expect(gets(SHARD).map((r) => r.range)).toEqual(['bytes=1000000-3000000']); // it did resume
+    expect(err.reason).toBe('integrity');
+    expect(err.message).toContain(`announced ${sha256(files.get(SHARD)!)} (its ETag)`);
+    expect(await store.storedBytes('acme/tiny/main', SHARD)).toBe(0);
+  });
+
+  it('files without a SHA-256 ETag (not LFS) are checked by size only', async () => {
+    const remote = await hub().openRemote('config.json');
+    expect(remote.etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
+    expect(remote.sha256).toBeUndefined();
+    expect((await hub().openRemote(SHARD)).sha256).toBe(sha256(files.get(SHARD)!));
   });
 
   for (const [kind, makeError] of [

@@ -4,9 +4,12 @@
  * cached copy, also offline. An interrupted download resumes from the bytes kept, with a Range
  * request validated by the ETag (If-Range); if the file changed on the server, the partial is
  * dropped and the download restarts from zero. A finished file must have exactly the size the
- * server announced, otherwise the copy is deleted and the failure reported.
+ * server announced and, where its origin states the content's SHA-256 (the hub's ETag of an LFS
+ * file), that hash — computed as the bytes stream into the store (a resumed download first
+ * hashes the bytes it kept); otherwise the copy is deleted and the failure reported.
  */
 import { formatBytes, ProgressTracker } from '../progress.js';
+import { createSha256, type IncrementalHash } from '../sha256.js';
 import { checkTextFileSize, type ByteSource, type CheckpointSource, type ProgressCallback } from '../source.js';
 import { isAbortError, readWholeText, RemoteError, type RemoteCheckpointSource, type RemoteFile } from '../sources/remote.js';
 import { cacheFileSegments, isQuotaError, type CacheManifest, type CacheStore, type CachedFileEntry } from './store.js';
@@ -16,6 +19,9 @@ export interface CachedSourceOptions {
   /** Cancels downloads; what was written stays and resumes next time. */
   signal?: AbortSignal;
 }
+
+/** Piece size for hashing the kept part of a resumed download. */
+const HASH_READ_BYTES = 8 * 1024 * 1024;
 
 export class CachedCheckpointSource implements CheckpointSource {
   readonly description: string;
@@ -163,8 +169,9 @@ export class CachedCheckpointSource implements CheckpointSource {
     await this.#checkRoom(remote, size - from);
     await this.#setEntry(name, { size, ...(etag ? { etag } : {}), complete: false });
     this.#tracker.addFile(name, size, from);
+    let sha256: string | undefined;
     try {
-      await this.#transfer(remote, from);
+      sha256 = await this.#transfer(remote, from);
     } catch (e) {
       if (mayRestart && e instanceof RemoteError && e.reason === 'changed') {
         await this.#store.deleteFile(this.#model, name);
@@ -175,12 +182,13 @@ export class CachedCheckpointSource implements CheckpointSource {
     }
     const stored = await this.#store.storedBytes(this.#model, name);
     if (stored !== size) {
-      await this.#store.deleteFile(this.#model, name);
-      await this.#setEntry(name, undefined);
-      throw new RemoteError(
-        `${name}: the cached copy has ${stored} bytes but ${remote.url} announced ${size}; the copy was deleted, load the model again`,
-        'integrity',
-        remote.url,
+      await this.#discard(remote, `the cached copy has ${stored} bytes but ${remote.url} announced ${size}; the copy was deleted, load the model again`);
+    }
+    if (sha256 !== remote.sha256) {
+      await this.#discard(
+        remote,
+        `the downloaded bytes have SHA-256 ${sha256}, but ${remote.url} announced ${remote.sha256} (its ETag); ` +
+          'the corrupted copy was deleted, load the model again',
       );
     }
     await this.#setEntry(name, { size, ...(etag ? { etag } : {}), complete: true });
@@ -189,14 +197,26 @@ export class CachedCheckpointSource implements CheckpointSource {
     return this.#store.openReader(this.#model, name);
   }
 
-  /** Streams the rest of the file into the store; the writer is closed (partial kept) whatever happens. */
-  async #transfer(remote: RemoteFile, from: number): Promise<void> {
+  /** Deletes a finished copy that failed its check, and reports it. */
+  async #discard(remote: RemoteFile, problem: string): Promise<never> {
+    await this.#store.deleteFile(this.#model, remote.name);
+    await this.#setEntry(remote.name, undefined);
+    throw new RemoteError(`${remote.name}: ${problem}`, 'integrity', remote.url);
+  }
+
+  /**
+   * Streams the rest of the file into the store; the writer is closed (partial kept) whatever
+   * happens. Returns the SHA-256 of the whole file where the remote states one to check against.
+   */
+  async #transfer(remote: RemoteFile, from: number): Promise<string | undefined> {
+    const hash = remote.sha256 ? await this.#hashKept(remote.name, from) : undefined;
     const writer = await this.#store.openWriter(this.#model, remote.name, from);
     let done = from;
     let failed = false;
     try {
       for await (const chunk of remote.stream(from, this.#opts.signal)) {
         await writer.write(chunk);
+        hash?.update(chunk);
         done += chunk.byteLength;
         this.#tracker.update(remote.name, done);
       }
@@ -209,6 +229,16 @@ export class CachedCheckpointSource implements CheckpointSource {
         if (!failed) throw e;
       });
     }
+    return hash?.digestHex();
+  }
+
+  /** A hash fed with the first `bytes` bytes of the file kept in the store (a resumed download), read back in pieces. */
+  async #hashKept(name: string, bytes: number): Promise<IncrementalHash> {
+    const hash = await createSha256();
+    if (bytes === 0) return hash;
+    const kept = await this.#store.openReader(this.#model, name);
+    for (let at = 0; at < bytes; at += HASH_READ_BYTES) hash.update(await kept.read(at, Math.min(HASH_READ_BYTES, bytes - at), this.#opts.signal));
+    return hash;
   }
 
   /** Refuses a download the store has no room for (a server may announce any size), before a byte is written. */

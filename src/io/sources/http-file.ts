@@ -46,6 +46,8 @@ export interface HttpFileInit {
   secrets: readonly string[];
   /** Size announced by someone else (hub metadata); a different size from the server is an error. */
   expectedSize?: number;
+  /** SHA-256 of the content announced by someone else (the hub's ETag of an LFS file). */
+  sha256?: string | undefined;
 }
 
 /** If-Range only where CORS does not apply (Node). */
@@ -121,6 +123,10 @@ export class HttpFile implements RemoteFile {
 
   get etag(): string | undefined {
     return this.#etag;
+  }
+
+  get sha256(): string | undefined {
+    return this.#init.sha256;
   }
 
   async size(): Promise<number> {

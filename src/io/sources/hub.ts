@@ -16,6 +16,7 @@ import { HttpFile, isRetryable } from './http-file.js';
 import { encodeFileName } from './names.js';
 import { redactSecrets, redactUrl } from './redact.js';
 import { combineSignals, readWholeText, RemoteError, retrying, type RemoteCheckpointSource, type RemoteFile } from './remote.js';
+import { sha256OfEtag } from '../sha256.js';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 
@@ -109,8 +110,8 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
     return `${this.hubUrl}/${this.repo}/resolve/${encodeURIComponent(this.revision)}/${encodeFileName(name)}`;
   }
 
-  /** Size and URL of a file, null if the repo has no such file. */
-  #info(name: string): Promise<{ size: number; url: string } | null> {
+  /** Size, URL and ETag (an LFS file's: X-Linked-Etag, the SHA-256 of its content) of a file, null if the repo has no such file. */
+  #info(name: string): Promise<{ size: number; url: string; etag?: string } | null> {
     return this.#call(`looking up ${name}`, async () => {
       try {
         return await fileDownloadInfo({
@@ -149,6 +150,7 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
       signal: this.#opts.signal,
       secrets: this.#secrets,
       expectedSize: info.size,
+      sha256: sha256OfEtag(info.etag),
     });
   }
 

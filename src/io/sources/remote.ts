@@ -12,6 +12,8 @@ export interface RemoteFile extends ByteSource {
   readonly url: string;
   /** The validator of the version being read: the server's ETag, if it sent one. */
   readonly etag: string | undefined;
+  /** SHA-256 (lower-case hex) of the whole content as its origin states it (the hub: an LFS file's ETag), if known. */
+  readonly sha256?: string | undefined;
   /**
    * Bytes [from, size) in order, as they arrive. Resumes by itself after a dropped connection
    * (If-Range on the ETag); throws `RemoteError` with reason 'changed' if the file changed.
