@@ -54,6 +54,8 @@ describe.each([1000, 5001])('Qwen3.5-0.8B shape, q4, context %i', (maxContext) =
       expect(m.predicted.byCategory).toEqual(predictMemory(PRESETS['0.8B']!, { weightFormat: 'q4', maxContext }).byCategory);
       for (const c of MEMORY_CATEGORIES) expect(m.measured[c], c).toBe(m.predicted.byCategory[c]);
       expect(m.measured['kv-cache']).toBe(6 * 2 * maxContext * 2 * 256 * 2);
+      // DeltaNet state of the 18 GDN layers, by allocator label: (K − 1) × 6144 conv channels and 16 × 128 × 128, f32.
+      expect(m.measuredLinearState).toEqual({ conv: 18 * 3 * 6144 * 4, recurrent: 18 * 16 * 128 * 128 * 4 });
     } finally {
       model.dispose();
     }
