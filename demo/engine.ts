@@ -6,7 +6,14 @@
  */
 import {
   DeviceLostError,
+  SCENARIOS,
   acquireGpu,
+  benchMarkdown,
+  benchPlots,
+  planForAdapter,
+  runBenchmark,
+  type BenchOptions,
+  type BenchProgress,
   loadModel,
   openSource,
   readModelConfig,
@@ -20,7 +27,7 @@ import {
 import { memoryPlot } from '../src/cli/mem-plot.js';
 import { RateMeter } from '../src/io/progress.js';
 import { checkFit } from './fit.js';
-import type { AdapterView, Inspection, LoadedView, ModelSettings, ModelSummary, ProgressView, ReplyView, SamplingSettings, SourceInput } from './protocol.js';
+import type { AdapterView, BenchSettings, BenchView, Inspection, LoadedView, ModelSettings, ModelSummary, ProgressView, ReplyView, SamplingSettings, SourceInput } from './protocol.js';
 import { toSourceSpec } from './source-spec.js';
 
 export interface EngineEnvironment {
@@ -169,6 +176,27 @@ export class Engine {
       }
       tokens++;
       if (r.value.text) yield { text: r.value.text, tokens };
+    }
+  }
+
+  /**
+   * runBenchmark on the loaded model: the adapter's plan (quick on a software adapter) with the
+   * panel's overrides. The benchmark feeds its own prompts, so the chat's cached state is reset.
+   */
+  async bench(settings: BenchSettings, signal: AbortSignal, onProgress: BenchProgress): Promise<BenchView> {
+    const { model } = this.current();
+    const { kernels, ...overrides } = settings;
+    const plan = planForAdapter({}, model.session.ctx.gpu.adapter.isSoftware);
+    const options: BenchOptions = {
+      ...plan.options,
+      ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)),
+      scenarios: SCENARIOS.filter((s) => kernels || s !== 'kernels'),
+    };
+    try {
+      const result = await runBenchmark(model, { ...options, signal }, onProgress);
+      return { result, markdown: benchMarkdown(result), plots: benchPlots(result), reduced: plan.reduced };
+    } finally {
+      model.reset();
     }
   }
 

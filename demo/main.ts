@@ -7,6 +7,7 @@ import type { ChatMessage } from '../src/index.js';
 import type { ErrorView, Inspection, ModelSettings, SourceInput } from './protocol.js';
 import { byId } from './ui/dom.js';
 import { showAdapter } from './ui/adapter-view.js';
+import { readBenchSettings, setBenchState, showBenchProgress, showBenchResult } from './ui/bench-view.js';
 import { ChatView } from './ui/chat-view.js';
 import { hideError, showError, type BannerAction } from './ui/error-banner.js';
 import { formatMs } from './ui/format.js';
@@ -15,7 +16,7 @@ import { enablePlotDialog, showMemory, showMemoryPlot } from './ui/memory-view.j
 import { describeSource, IncompleteChoiceError, ModelPanel } from './ui/model-panel.js';
 import { WorkerCallError, WorkerClient, type Call } from './worker-client.js';
 
-type PageState = 'starting' | 'no-model' | 'inspecting' | 'loading' | 'ready' | 'generating';
+type PageState = 'starting' | 'no-model' | 'inspecting' | 'loading' | 'ready' | 'generating' | 'benchmarking';
 
 const toView = (e: unknown): ErrorView =>
   e instanceof WorkerCallError ? e.view : { name: (e as Error)?.name ?? 'Error', message: (e as Error)?.message ?? String(e), recovery: 'retry' };
@@ -27,22 +28,26 @@ class Demo {
   private messages: ChatMessage[] = [];
   private loadCall: Call<unknown> | undefined;
   private reply: Call<unknown> | undefined;
+  private benchCall: Call<unknown> | undefined;
   private modelLoaded = false;
 
   constructor() {
     byId('inspect').addEventListener('click', () => void this.inspect());
     byId('load').addEventListener('click', () => void this.load());
     byId('cancel-load').addEventListener('click', () => this.loadCall?.cancel());
+    byId('bench').addEventListener('click', () => void this.bench());
+    byId('cancel-bench').addEventListener('click', () => this.benchCall?.cancel());
     enablePlotDialog();
   }
 
   private setState(state: PageState): void {
     document.body.dataset.state = state;
     const busy = state === 'inspecting' || state === 'loading' || state === 'starting';
-    byId<HTMLButtonElement>('load').disabled = busy || state === 'generating';
+    byId<HTMLButtonElement>('load').disabled = busy || state === 'generating' || state === 'benchmarking';
     byId<HTMLButtonElement>('inspect').disabled = busy;
     byId('cancel-load').hidden = state !== 'loading';
     this.chat.setState(state === 'generating' ? 'generating' : this.modelLoaded && state === 'ready' ? 'ready' : 'no-model');
+    setBenchState(state === 'benchmarking' ? 'running' : this.modelLoaded && state === 'ready' ? 'ready' : 'idle');
   }
 
   private status(text: string): void {
@@ -176,6 +181,35 @@ class Demo {
       }
     } finally {
       this.reply = undefined;
+      this.setState(this.modelLoaded ? 'ready' : 'no-model');
+    }
+  }
+
+  /** runBenchmark in the worker on the loaded model; the chat starts over (the benchmark used the cache). */
+  private async bench(): Promise<void> {
+    hideError();
+    showBenchResult(undefined);
+    this.setState('benchmarking');
+    const started = performance.now();
+    showBenchProgress('Starting the benchmark…');
+    const call = this.client.call({ type: 'bench', settings: readBenchSettings() }, (ev) => {
+      if (ev.type === 'bench-progress') showBenchProgress(`${formatMs(performance.now() - started)} · ${ev.scenario}: ${ev.message}`);
+    });
+    this.benchCall = call;
+    try {
+      const view = await call.result;
+      showBenchResult(view);
+      showBenchProgress(`Done in ${formatMs(performance.now() - started)}.`);
+    } catch (e) {
+      if (toView(e).name === 'AbortedError') showBenchProgress('Benchmark cancelled.');
+      else {
+        showBenchProgress('Benchmark failed.');
+        this.fail(e, () => void this.bench());
+      }
+    } finally {
+      this.benchCall = undefined;
+      this.messages = [];
+      this.chat.clear('The benchmark used the model’s cache: the chat starts over.');
       this.setState(this.modelLoaded ? 'ready' : 'no-model');
     }
   }

@@ -5,7 +5,7 @@
  * request with the given id (a load or a reply). Events with id 0 are unsolicited
  * (the device was lost). Everything here is structured-cloneable.
  */
-import type { ChatMessage, FinishReason, GenerationStats, MemoryComparison, MemoryPrediction, WeightFormat } from '../src/index.js';
+import type { BenchResult, ChatMessage, FinishReason, GenerationStats, MemoryComparison, MemoryPrediction, WeightFormat } from '../src/index.js';
 import type { FitReport } from './fit.js';
 
 /** Where the checkpoint comes from. */
@@ -95,11 +95,36 @@ export interface ReplyView {
   memory: MemoryComparison;
 }
 
+/**
+ * The Benchmark panel's choices: overrides of the plan runBenchmark picks for the adapter (the
+ * quick plan on a software adapter, planForAdapter); absent fields keep the plan's values.
+ */
+export interface BenchSettings {
+  repetitions?: number;
+  warmup?: number;
+  prefillLengths?: number[];
+  decodeContexts?: number[];
+  decodeTokens?: number;
+  /** The kernel micro-benchmarks at 0.8B shapes (minutes on a software adapter). */
+  kernels: boolean;
+}
+
+export interface BenchView {
+  result: BenchResult;
+  /** benchMarkdown(result): what `qwen35 bench` writes as bench.md. */
+  markdown: string;
+  /** benchPlots(result): file name → SVG document. */
+  plots: Record<string, string>;
+  /** The quick plan was chosen because the adapter is software. */
+  reduced: boolean;
+}
+
 export type Request =
   | { type: 'probe' }
   | { type: 'inspect'; source: SourceInput; settings: ModelSettings }
   | { type: 'load'; source: SourceInput; settings: ModelSettings }
   | { type: 'chat'; messages: ChatMessage[]; sampling: SamplingSettings }
+  | { type: 'bench'; settings: BenchSettings }
   | { type: 'reset' }
   | { type: 'unload' }
   | { type: 'cancel'; target: number };
@@ -110,6 +135,7 @@ export interface Results {
   inspect: Inspection;
   load: LoadedView;
   chat: ReplyView;
+  bench: BenchView;
   reset: MemoryComparison;
   unload: null;
   cancel: null;
@@ -135,6 +161,7 @@ export interface RequestEnvelope {
 export type WorkerEvent =
   | { id: number; type: 'progress'; progress: ProgressView }
   | { id: number; type: 'text'; text: string; tokens: number }
+  | { id: number; type: 'bench-progress'; scenario: string; message: string }
   | { id: number; type: 'result'; result: Results[RequestType] }
   | { id: number; type: 'error'; error: ErrorView }
   | { id: 0; type: 'device-lost'; error: ErrorView };

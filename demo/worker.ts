@@ -33,6 +33,8 @@ async function run(id: number, request: Request, signal: AbortSignal): Promise<R
         post({ id, type: 'text', ...r.value });
       }
     }
+    case 'bench':
+      return engine.bench(request.settings, signal, (e) => post({ id, type: 'bench-progress', scenario: e.scenario, message: e.message }));
     case 'reset':
       return engine.reset();
     case 'unload':

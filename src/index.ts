@@ -54,4 +54,16 @@ export { acquireGpu, describeGpu, type GpuContext } from './gpu/device.js';
 export { predictMemory, type MemoryPrediction } from './model/memory.js';
 export { parseConfig, type Qwen35Config } from './model/config.js';
 export { PRESETS } from './model/presets.js';
+export {
+  planForAdapter,
+  requiredContext,
+  resolveBenchOptions,
+  runBenchmark,
+  type BenchProgress,
+  type BenchProgressEvent,
+} from './bench/harness.js';
+export type { BenchOptions } from './bench/options.js';
+export { BENCH_SCHEMA, SCENARIOS, type BenchResult, type Scenario } from './bench/schema.js';
+export { benchMarkdown } from './bench/markdown.js';
+export { benchPlots } from './bench/plots.js';
 export * from './errors.js';
