@@ -71,6 +71,16 @@ export function hostileOffsets(rnd: Random, [begin, end]: [number, number], data
   ])();
 }
 
+/** bf16 bit patterns a checkpoint may hold and a packed format may not: NaN, +Inf, −Inf, 1e38 (its q4/q8 group scale overflows f16). */
+export const BAD_BF16: readonly (readonly [string, number])[] = [
+  ['NaN', 0x7fc0],
+  ['Infinity', 0x7f80],
+  ['-Infinity', 0xff80],
+  ['1e38', 0x7e96],
+];
+/** Checkpoint tensors packed into q4/q8/f16 matrices (norms, conv and f32 routers are stored as is). */
+export const PACKED_MATRIX = /(proj\.weight|embed_tokens\.weight|lm_head\.weight|experts\.(gate_up|down)_proj)$/;
+
 export const describeValue = (v: unknown): string => (v instanceof Raw ? v.label : (JSON.stringify(v) ?? String(v)).slice(0, 40));
 
 /** JSON.stringify with Raw values spliced in. */

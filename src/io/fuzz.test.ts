@@ -1,6 +1,7 @@
 /**
- * Seeded fuzzing of hostile checkpoint files, all in memory: safetensors headers, the shard index
- * and qwen35-packed.json (config.json: src/model/config-fuzz.test.ts; the GPU loaders:
+ * Seeded fuzzing of hostile checkpoint files, all in memory: safetensors headers, the shard index,
+ * tensor data (bytes changed or cut after the header, converted to q4/q8/f16 on the CPU) and
+ * qwen35-packed.json (config.json: src/model/config-fuzz.test.ts; the GPU loaders:
  * src/runtime/fuzz-gpu.test.ts). Every case must either succeed with a consistent result or end
  * in ModelFormatError naming the file at fault, with a short message (no echo of hostile
  * input), within a time bound, reading no more than the file really holds (so nothing is
@@ -8,12 +9,16 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../errors.js';
+import type { Qwen35Config } from '../model/config.js';
 import { Random } from '../model/random.js';
 import { writeSyntheticCheckpoint } from '../model/synthetic.js';
 import { TINY_CONFIGS } from '../model/tiny.js';
 import { planWeights } from '../model/weight-plan.js';
+import { MINI_CONFIG } from '../runtime/reliability-fixture.js';
 import { convertCheckpoint } from './convert.js';
+import type { WeightFormat } from './formats.js';
 import {
+  BAD_BF16,
   describeValue,
   expectPreciseError,
   hostileOffsets,
@@ -22,6 +27,7 @@ import {
   joinSafetensors,
   newStats,
   outcome,
+  PACKED_MATRIX,
   pick,
   PLAIN_VALUES,
   readJson,
@@ -36,7 +42,7 @@ import { MemoryCheckpointSource, MemorySink } from './memory-checkpoint.js';
 import { openPackedCheckpoint, PACKED_MANIFEST, parsePackedManifest } from './packed-manifest.js';
 import { DTYPE_BYTES, MAX_HEADER_BYTES, numel, readSafetensorsHeader, readTensorBytes, type SafetensorsFile } from './safetensors.js';
 import { writeSafetensors } from './safetensors-writer.js';
-import { INDEX_FILE, openTensorDirectory } from './tensor-directory.js';
+import { INDEX_FILE, openTensorDirectory, type TensorDirectory } from './tensor-directory.js';
 
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (reason) => unhandled.push(reason));
@@ -250,9 +256,9 @@ describe('fuzz: safetensors headers', () => {
 
 // ---------------------------------------------------------------- shard index
 
-async function tinyFiles(kind: 'dense' | 'moe'): Promise<Files> {
+async function tinyFiles(config: Qwen35Config): Promise<Files> {
   const sink = new MemorySink();
-  await writeSyntheticCheckpoint(TINY_CONFIGS[kind], { seed: 7, maxShardBytes: 256 * 1024 }, (f, c) => sink.write(f, c));
+  await writeSyntheticCheckpoint(config, { seed: 7, maxShardBytes: 256 * 1024 }, (f, c) => sink.write(f, c));
   return sink.files();
 }
 
@@ -302,7 +308,7 @@ function mutateIndex(rnd: Random, files: Files): { what: string; files: Files } 
 
 describe('fuzz: shard index and shards', () => {
   it('400 mutated checkpoints: openTensorDirectory + planWeights give a plan or a precise ModelFormatError', async () => {
-    const base = await tinyFiles('dense');
+    const base = await tinyFiles(TINY_CONFIGS.dense);
     const rnd = new Random(77);
     const t = tally();
     for (let i = 0; i < 400; i++) {
@@ -321,6 +327,88 @@ describe('fuzz: shard index and shards', () => {
     }
     console.log(`index fuzz: ${t.cases} cases, ${t.errors} errors, slowest ${t.slowestMs.toFixed(0)} ms`);
     expect(t.errors).toBeGreaterThan(350);
+  });
+});
+
+// ---------------------------------------------------------------- tensor data
+
+interface BodyCase {
+  what: string;
+  files: Files;
+  /** A non-finite or f16-overflowing weight in a packed matrix, or a cut shard: must not convert. */
+  mustFail: boolean;
+  /** What the error must say. */
+  message: RegExp;
+}
+
+/** A packed-format refusal (pack-weights.ts via convert.ts): the checkpoint tensor, its row and column, the value. */
+const unencodable = (format: WeightFormat, tensor = '[^"]+', row = '\\d+', column = '\\d+', value = '\\S+'): RegExp =>
+  new RegExp(`^fuzz: tensor "${tensor.replace(/\./g, '\\.')}" row ${row} \\(for [\\w.]+\\), column ${column} holds ${value}, which ${format} cannot`);
+const isNonFiniteBf16 = (bits: number): boolean => (bits & 0x7f80) === 0x7f80;
+
+/** Mutates bytes after the header of one shard: random bytes, one unencodable weight, or a cut. */
+function mutateBody(rnd: Random, files: Files, dir: TensorDirectory, format: WeightFormat): BodyCase {
+  const shard = pick(rnd, [...dir.headers.keys()]);
+  const { dataStart, size } = dir.headers.get(shard)!;
+  const bytes = files.get(shard)!.slice();
+  const inShard = [...dir.tensors.values()].filter((t) => t.file === shard && t.info.byteLength > 0);
+  const out = new Map(files).set(shard, bytes);
+  const view = new DataView(bytes.buffer);
+  switch (rnd.int(3)) {
+    case 0: {
+      const k = 1 + rnd.int(8);
+      const at = Array.from({ length: k }, () => dataStart + rnd.int(size - dataStart));
+      for (const i of at) bytes[i] = rnd.int(256);
+      // A flipped byte makes a weight non-finite iff the bf16 it belongs to now has an all-ones exponent.
+      const mustFail = at.some((i) => {
+        const t = inShard.find((x) => i >= x.info.offset && i < x.info.offset + x.info.byteLength);
+        return t !== undefined && t.info.dtype === 'BF16' && PACKED_MATRIX.test(t.info.name) && isNonFiniteBf16(view.getUint16(i - ((i - t.info.offset) % 2), true));
+      });
+      return { what: `${k} random bytes in the data of ${shard}`, files: out, mustFail, message: unencodable(format) };
+    }
+    case 1: {
+      const t = pick(rnd, inShard.filter((x) => x.info.dtype === 'BF16' && PACKED_MATRIX.test(x.info.name)));
+      const [label, bits] = pick(rnd, BAD_BF16);
+      const element = rnd.int(t.info.byteLength / 2);
+      view.setUint16(t.info.offset + 2 * element, bits, true);
+      const cols = t.info.shape[t.info.shape.length - 1]!;
+      const value = label === '1e38' ? '\\d\\.\\d+e\\+37' : label;
+      const message = unencodable(format, t.info.name, String(Math.floor(element / cols)), String(element % cols), value);
+      return { what: `${label} at element ${element} of ${t.info.name}`, files: out, mustFail: true, message };
+    }
+    default: {
+      const cut = dataStart + rnd.int(size - dataStart);
+      return { what: `${shard} cut at byte ${cut} (data from ${dataStart})`, files: out.set(shard, bytes.subarray(0, cut)), mustFail: true, message: new RegExp(`^${shard.replace(/\./g, '\\.')}: `) };
+    }
+  }
+}
+
+describe('fuzz: tensor data', () => {
+  it('300 checkpoints with bytes changed or cut after the header, converted to q4/q8/f16: packed, or a precise ModelFormatError naming the weight', async () => {
+    // The 4-layer mini model: a successful conversion takes ~0.1 s instead of tiny-dense's ~1.5 s.
+    const base = await tinyFiles(MINI_CONFIG);
+    const dir = await openTensorDirectory(new MemoryCheckpointSource(base));
+    const rnd = new Random(300);
+    const t = { ...tally(), byKind: { flips: 0, unencodable: 0, cut: 0 } };
+    for (let i = 0; i < 300; i++) {
+      const format = pick(rnd, ['q4', 'q8', 'f16'] as const);
+      const c = mutateBody(rnd, base, dir, format);
+      const source = new RecordingCheckpoint(c.files);
+      const { error, ms } = await outcome(() => convertCheckpoint(source, new MemorySink(), { weightFormat: format, maxShardBytes: 256 * 1024 }));
+      const what = `case ${i} (${c.what}, ${format})`;
+      t.cases++;
+      t.slowestMs = Math.max(t.slowestMs, ms);
+      t.byKind[c.what.includes('random bytes') ? 'flips' : c.what.includes(' cut at ') ? 'cut' : 'unencodable']++;
+      if (c.mustFail) expect(error, `${what}: accepted`).toBeDefined();
+      if (error) {
+        t.errors++;
+        expectPreciseError(error, ModelFormatError, c.message, what);
+      }
+      expect(ms, `${what}: time`).toBeLessThan(CASE_MS);
+      expect(source.stats.outside, `${what}: reads outside a file`).toBe(0);
+    }
+    console.log(`tensor data fuzz: ${t.cases} cases (${t.byKind.flips} random bytes, ${t.byKind.unencodable} unencodable weights, ${t.byKind.cut} cut), ${t.errors} errors, slowest ${t.slowestMs.toFixed(0)} ms`);
+    expect(Object.values(t.byKind).every((n) => n >= 60)).toBe(true);
   });
 });
 
@@ -354,7 +442,7 @@ describe('fuzz: qwen35-packed.json and packed shards', () => {
   it('1,500 mutated manifests: the exact manifest or a precise ModelFormatError; every 10th through openPackedCheckpoint', async () => {
     const config = TINY_CONFIGS.moe;
     const sink = new MemorySink();
-    await convertCheckpoint(new MemoryCheckpointSource(await tinyFiles('moe')), sink, { weightFormat: 'q4', maxShardBytes: 128 * 1024 });
+    await convertCheckpoint(new MemoryCheckpointSource(await tinyFiles(TINY_CONFIGS.moe)), sink, { weightFormat: 'q4', maxShardBytes: 128 * 1024 });
     const packed = sink.files();
     const original = readJson(packed, PACKED_MANIFEST);
     const rnd = new Random(35);
@@ -382,7 +470,7 @@ describe('fuzz: qwen35-packed.json and packed shards', () => {
 
   it('up to 300 packed shards with a tensor re-typed or re-shaped to the same byte size: a precise ModelFormatError', async () => {
     const sink = new MemorySink();
-    await convertCheckpoint(new MemoryCheckpointSource(await tinyFiles('dense')), sink, { weightFormat: 'q8', maxShardBytes: 128 * 1024 });
+    await convertCheckpoint(new MemoryCheckpointSource(await tinyFiles(TINY_CONFIGS.dense)), sink, { weightFormat: 'q8', maxShardBytes: 128 * 1024 });
     const packed = sink.files();
     const shards = [...packed.keys()].filter((f) => f.endsWith('.safetensors'));
     const rnd = new Random(8);
