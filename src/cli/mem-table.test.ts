@@ -46,7 +46,9 @@ const weights = embedding + lmHead + gdnLayers * gdnLayer + attnLayers * attnLay
 
 // State: KV on the 16 attention layers only; DeltaNet conv + recurrent state on the other 48.
 const kvCache = attnLayers * 2 * kvHeads * d * context * 2;
-const linearState = gdnLayers * (f32((4 - 1) * convChannels) + f32(valueHeads * dk * dv));
+const convState = gdnLayers * f32((4 - 1) * convChannels);
+const recurrentState = gdnLayers * f32(valueHeads * dk * dv);
+const linearState = convState + recurrentState;
 
 // Activations: one prefill chunk of every shared buffer (f32 per token) ...
 const proj = Math.max(2 * (heads + kvHeads) * d, 2 * keyHeads * dk + 2 * valueHeads * dv + 2 * valueHeads); // attention 14,336 vs GDN 16,480
@@ -76,6 +78,7 @@ interface TableJson {
     formatDetails: unknown;
     weightBytes: number;
     linearStateBytes: number;
+    linearState: { conv: number; recurrent: number };
     kvBytesPerToken: number;
     cells: Array<{ context: number; totalBytes: number; byCategory: Record<string, number>; totalIfKvOnEveryLayerBytes: number }>;
   }>;
@@ -92,6 +95,7 @@ describe('qwen35 mem --table, Qwen3.5-27B bf16 at 1,024 tokens, by hand', () => 
     expect(cell.totalIfKvOnEveryLayerBytes).toBe(total - kvCache + layers * 2 * kvHeads * d * context * 2);
     expect(row.weightBytes).toBe(weights);
     expect(row.linearStateBytes).toBe(linearState);
+    expect(row.linearState).toEqual({ conv: convState, recurrent: recurrentState });
     expect(row.kvBytesPerToken).toBe(attnLayers * 2 * kvHeads * d * 2);
     expect(row.formatDetails).toEqual({ format: 'bf16', groupSize: null, scaleDtype: null, bitsPerWeight: 16 });
   });

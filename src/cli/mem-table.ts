@@ -110,6 +110,7 @@ export function tableJson(): object {
       weightBytes: r.weightBytes,
       weightsByGroup: r.weights,
       linearStateBytes: r.linearStateBytes,
+      linearState: r.linearState,
       kvBytesPerToken: r.kvBytesPerToken,
       cells: r.cells.map((c) => ({ context: c.context, totalBytes: c.total, byCategory: c.byCategory, totalIfKvOnEveryLayerBytes: c.totalIfKvOnEveryLayer })),
     })),

@@ -6,7 +6,7 @@ import type { MemoryByCategory } from '../gpu/allocator.js';
 import type { WeightFormat } from '../io/formats.js';
 import type { KvFormat } from '../kernels/attention.js';
 import type { WeightGroup } from '../runtime/gpu-weight-plan.js';
-import { allLayerKvBytes, kvBytesPerToken, parameterCount, predictMemory } from './memory.js';
+import { allLayerKvBytes, kvBytesPerToken, parameterCount, predictMemory, type LinearStateBytes } from './memory.js';
 import { PRESETS } from './presets.js';
 
 export const TABLE_CONTEXTS: readonly number[] = [1024, 32768, 262144];
@@ -37,6 +37,8 @@ export interface TableRow {
   weightBytes: number;
   /** DeltaNet conv + recurrent state (fixed, §4.4). */
   linearStateBytes: number;
+  /** The same split into conv and recurrent state. */
+  linearState: LinearStateBytes;
   kvBytesPerToken: number;
   cells: TableCell[];
 }
@@ -62,6 +64,7 @@ export function memoryTable(settings: TableSettings = {}): TableRow[] {
         weights: first.weights,
         weightBytes: first.byCategory.weights,
         linearStateBytes: first.byCategory['linear-state'],
+        linearState: first.linearState,
         kvBytesPerToken: kvBytesPerToken(config, kvFormat),
         cells,
       });

@@ -1,17 +1,14 @@
 /**
  * The memory predictor and the `--table` numbers against bytes computed by hand from the config
  * (architecture §1, §4.4, §7) and the weight layout of src/io/formats.ts. Everything is integer
- * byte arithmetic, so every comparison is exact (toBe). Only the kernel scratch buffers take
- * their sizes from the kernels' own size functions: those are what the kernels allocate, which
- * the GPU test (src/runtime/memory-report.test.ts) checks against the live allocator.
+ * byte arithmetic, so every comparison is exact (toBe). The kernel scratch is written out from
+ * each kernel's layout too; that the kernels allocate exactly this is what the GPU test
+ * (src/runtime/memory-report.test.ts) checks against the live allocator.
  * Published figures are compared within their printed precision (0.01 GB / 0.01 MB), plus the
  * rounding of the implied parameter count where stated.
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../errors.js';
-import { attentionScratchBytes } from '../kernels/attention.js';
-import { gdnChunkedScratchBytes } from '../kernels/gdn-chunked.js';
-import { samplerScratchBytes } from '../kernels/sampler.js';
 import { allLayerKvBytes, kvBytesPerToken, largestContextWithin, parameterCount, predictMemory } from './memory.js';
 import { fitCalculator, PUBLISHED_FIGURES, publishedComparisons, UNIT_BYTES } from './memory-published.js';
 import { memoryTable, TABLE_CONTEXTS, TABLE_FORMATS } from './memory-table.js';
@@ -60,6 +57,7 @@ describe('Qwen3.5-0.8B, q4 weights, f16 KV, 32,768 tokens, prefill chunk 128 (by
     expect(allLayerKvBytes(config, context, 'f16')).toBe(4 * kv);
     // Per GDN layer: conv state (K − 1) × channels f32 + recurrent state Hv × dk × dv f32 (§4.4).
     expect(p.byCategory['linear-state']).toBe(18 * (3 * 6144 * 4 + 16 * 128 * 128 * 4));
+    expect(p.linearState).toEqual({ conv: 18 * 3 * 6144 * 4, recurrent: 18 * 16 * 128 * 128 * 4 });
   });
 
   it('activations: one 128-token chunk of every shared buffer, the single-row head, history and kernel scratch', () => {
@@ -69,10 +67,14 @@ describe('Qwen3.5-0.8B, q4 weights, f16 KV, 32,768 tokens, prefill chunk 128 (by
     const perChunk = widths * 128 * 4;
     const head = 1024 * 4 * 2 + 248320 * 4; // lastHidden, lastNormed, logits of the last token
     const history = (context + 1) * 4 + 4; // token history + the sampled token
-    const scratch =
-      attentionScratchBytes({ heads: 8, headDim: 256, maxContext: context }) +
-      gdnChunkedScratchBytes({ keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128, maxTokens: 128 }) +
-      samplerScratchBytes(248320);
+    // Split-K decode attention: min(64, ⌈32768 / 128⌉) = 64 splits × 8 heads × (256 + max + sum), f32.
+    const attentionScratch = 64 * 8 * (256 + 2) * 4;
+    // Chunked DeltaNet, chunk 64 (2 chunks of 128 tokens): U and W per token (16 heads × 128), γ per
+    // token and head, a lower-triangular 64 × 64 matrix (2080 entries) and a 128 × 128 state per chunk and head, f32.
+    const gdnScratch = (128 * 16 * 128 * 2 + 128 * 16 + 2 * 16 * 2080 + 2 * 16 * 128 * 128) * 4;
+    // Sampler: 3 vocab-long arrays, 3 words per 1024-wide block, 32 state words, 5 × 256 buckets, u32/f32.
+    const samplerScratch = (3 * 248320 + 3 * Math.ceil(248320 / 1024) + 32 + 5 * 256) * 4;
+    const scratch = attentionScratch + gdnScratch + samplerScratch;
     expect(p.byCategory.activations).toBe(perChunk + head + history + scratch);
     expect(p.byCategory.staging).toBe(8); // two 4-byte read-back slots
     // Uniform arena (32 + 48 per layer) × 256 B slots, plus the RoPE inverse frequencies (rotary 64 / 2, f32).
