@@ -254,6 +254,43 @@ describe('fuzz: safetensors headers', () => {
   });
 });
 
+describe('giant claims', () => {
+  it('a 2^60 header length, a 1 GiB header and a 2^40-byte tensor: refused having read only the length prefix or the real header', async () => {
+    const { header, data } = splitSafetensors(BASE);
+    const text = toJson(header);
+    const huge = structuredClone(header) as Record<string, { shape: number[]; data_offsets: [number, number] }>;
+    const begin = huge.codes!.data_offsets[0];
+    Object.assign(huge.codes!, { shape: [2 ** 40], data_offsets: [begin, begin + 2 ** 40] });
+    const hugeText = toJson(huge);
+    const cases = [
+      { what: 'header length 2^60', bytes: joinSafetensors(text, data, 2n ** 60n), message: /^model\.safetensors: header length 1152921504606846976 is invalid: expected 2 ≤ N ≤ \d+ /, maxRead: 8 },
+      {
+        what: 'a 1 GiB header in a file size() announces at 1 GiB',
+        bytes: joinSafetensors(text, data, 2n ** 30n),
+        claimedSize: 2 ** 30 + 8 + data.length,
+        message: new RegExp(`^model\\.safetensors: header length 1073741824 is invalid: expected 2 ≤ N ≤ ${MAX_HEADER_BYTES} \\(file size ${2 ** 30 + 8 + data.length} − 8, capped at ${MAX_HEADER_BYTES}\\)`),
+        maxRead: 8,
+      },
+      {
+        what: 'a tensor claiming 2^40 bytes',
+        bytes: joinSafetensors(hugeText, data),
+        message: new RegExp(`^model\\.safetensors: tensor "codes": data_offsets end ${begin + 2 ** 40} is beyond the data buffer \\(${data.length} bytes\\)`),
+        maxRead: utf8(hugeText).length,
+      },
+    ];
+    for (const c of cases) {
+      const stats = newStats();
+      const src = new RecordingByteSource('model.safetensors', c.bytes, stats, c.claimedSize ?? c.bytes.length);
+      const { error } = await outcome(() => readSafetensorsHeader(src));
+      expectPreciseError(error, ModelFormatError, c.message, c.what);
+      // The prefix, then at most the real header: nothing is read (so nothing allocated) by the size claimed.
+      expect(stats.reads, c.what).toBeLessThanOrEqual(2);
+      expect(stats.largestRead, c.what).toBeLessThanOrEqual(c.maxRead);
+      expect(stats.outside, c.what).toBe(0);
+    }
+  });
+});
+
 // ---------------------------------------------------------------- shard index
 
 async function tinyFiles(config: Qwen35Config): Promise<Files> {
