@@ -17,7 +17,7 @@ import { Qwen35Model } from '../runtime/model.js';
 import { compareInterleaved, compareResults, metricsOf, pairedRow } from './compare.js';
 import { describeEnvironment } from './environment.js';
 import { resolveBenchOptions } from './options.js';
-import type { CompareResult } from './schema.js';
+import type { BenchResult, CompareResult } from './schema.js';
 import { pairedRatios, quantile, summarize, summaryRatio } from './stats.js';
 import { fakeResult } from './test-fixture.js';
 
@@ -103,6 +103,62 @@ describe('comparing two result files', () => {
       await expect(command.run(['--compare', join(dir, 'a.json'), '--out', out])).rejects.toThrow(InvalidArgumentError);
       // A model name that is nothing known fails before any measurement.
       await expect(command.run(['--models', 'tiny,7B', '--out', out])).rejects.toThrow(/"7B" is not a model name \(tiny, tiny-moe/);
+    } finally {
+      quiet.forEach((q) => q.mockRestore());
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('qwen35 bench --baseline prev.json (tiny model, 1 run)', () => {
+  it('runs, then writes the ratios this run / baseline: medians of bench.json over the baseline\'s', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-baseline-'));
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const quiet = [
+      vi.spyOn(process.stdout, 'write').mockImplementation((s) => {
+        stdout.push(String(s));
+        return true;
+      }),
+      vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+        stderr.push(String(s));
+        return true;
+      }),
+    ];
+    try {
+      // The baseline's medians (test-fixture.ts): prefill 128 of [100, 200, 300] tok/s → 200; TTFT 128·1000/tok/s →
+      // median of [1280, 640, 426.7] = 640 ms; decode after 0 of [40, 50, 60] → 50 tok/s.
+      const base = fakeResult();
+      writeFileSync(join(dir, 'prev.json'), JSON.stringify(base));
+      writeFileSync(join(dir, 'bad.json'), '{"schema": "qwen35-bench/0"}');
+      const out = join(dir, 'out');
+      const run = ['--models', 'tiny', '--scenarios', 'prefill,decode', '--prefill-lengths', '128', '--decode-contexts', '0', '--decode-tokens', '3', '--warmup', '0', '--reps', '1', '--out', out];
+      await expect(command.run([...run, '--baseline', join(dir, 'bad.json')])).rejects.toThrow(/^--baseline: .*bad\.json is not a qwen35-bench\/1 result/);
+      await expect(command.run([...run, '--baseline', join(dir, 'prev.json'), '--compare-subgroups'])).rejects.toThrow(InvalidArgumentError);
+      expect(await command.run([...run, '--baseline', join(dir, 'prev.json')])).toBe(0);
+
+      const now = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
+      const c = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as CompareResult;
+      expect(c).toMatchObject({ schema: 'qwen35-bench-compare/1', mode: 'files', a: join(dir, 'prev.json'), b: 'this run' });
+      const m = now.models[0]!;
+      const want = [
+        ['tiny q4 · prefill 128 · tok/s', 200, m.prefill[0]!.tokensPerSecond.median],
+        ['tiny q4 · time to first token 128 · ms', 640, m.prefill[0]!.timeToFirstTokenMs.median],
+        ['tiny q4 · decode context 0 · tok/s', 50, m.decode[0]!.tokensPerSecond.median],
+      ] as const;
+      expect(c.rows.map((r) => r.metric)).toEqual(want.map((w) => w[0]));
+      c.rows.forEach((r, i) => {
+        expect(r.a).toBe(want[i]![1]);
+        expect(r.b).toBe(want[i]![2]);
+        expect(r.ratio).toBeCloseTo(want[i]![2] / want[i]![1], 12);
+      });
+      expect(c.unmatched).toEqual(['bandwidth probe · GB/s', 'tiny q4 · decode context 1024 · tok/s', 'tiny q4 · DeltaNet prefill 512 chunked speedup · ×']);
+      const md = readFileSync(join(out, 'compare.md'), 'utf8');
+      expect(md).toContain(`- A: ${join(dir, 'prev.json')}`);
+      expect(stdout.join('')).toContain(md);
+      expect(stdout.join('')).toContain('# Qwen3.5 WebGPU benchmark'); // the run's own report comes first
+      // The fixture's adapter is not this one: said, since the ratios then compare machines.
+      expect(stderr.join('')).toContain(`WARNING: --baseline ${join(dir, 'prev.json')} was measured on ${base.environment.adapter.description}; this run on ${now.environment.adapter.description}`);
     } finally {
       quiet.forEach((q) => q.mockRestore());
       rmSync(dir, { recursive: true, force: true });

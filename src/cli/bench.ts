@@ -38,6 +38,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   out: { type: 'string' },
   compare: { type: 'string', multiple: true },
+  baseline: { type: 'string' },
   'compare-formats': { type: 'string' },
   'compare-subgroups': { type: 'boolean' },
 } as const;
@@ -89,15 +90,16 @@ function writeOutputs(dir: string, files: Record<string, string>, log: (s: strin
   log(`wrote ${Object.keys(files).map((f) => join(dir, f)).join(', ')}`);
 }
 
-function readResult(file: string): BenchResult {
+/** A result file given to `flag` (--compare, --baseline). */
+function readResult(file: string, flag = '--compare'): BenchResult {
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new InvalidArgumentError(`--compare: cannot read ${file} as JSON (${(e as Error).message})`);
+    throw new InvalidArgumentError(`${flag}: cannot read ${file} as JSON (${(e as Error).message})`);
   }
   const schema = (json as { schema?: unknown } | null)?.schema;
-  if (schema !== BENCH_SCHEMA) throw new InvalidArgumentError(`--compare: ${file} is not a ${BENCH_SCHEMA} result (schema ${JSON.stringify(schema)})`);
+  if (schema !== BENCH_SCHEMA) throw new InvalidArgumentError(`${flag}: ${file} is not a ${BENCH_SCHEMA} result (schema ${JSON.stringify(schema)})`);
   return json as BenchResult;
 }
 
@@ -105,6 +107,16 @@ function readResult(file: string): BenchResult {
 function compareOutputs(c: CompareResult, model?: string): Record<string, string> {
   const base = model === undefined ? 'compare' : `compare-${model.replace(/[^\w.-]+/g, '_')}`;
   return { [`${base}.json`]: JSON.stringify(c, null, 2) + '\n', [`${base}.md`]: compareMarkdown(c) };
+}
+
+/** This run (B) against a previous result (A): printed, and compare.json/.md for --out. */
+function againstBaseline(baseline: BenchResult, file: string, result: BenchResult, log: (s: string) => void): Record<string, string> {
+  const [was, now] = [baseline.environment.adapter.description, result.environment.adapter.description];
+  if (was !== now) log(`WARNING: --baseline ${file} was measured on ${was}; this run on ${now}: the ratios compare machines, not only the change`);
+  const c = compareResults(baseline, result, { a: file, b: 'this run' });
+  if (c.rows.length === 0) log(`WARNING: --baseline ${file} has no figure in common with this run (other models, formats or plan)`);
+  process.stdout.write('\n' + compareMarkdown(c));
+  return compareOutputs(c);
 }
 
 interface Context {
@@ -195,7 +207,8 @@ export const command: Command = {
   --out <dir>                output folder (default bench/out): bench.json, bench.md, *.svg (compare: compare.json/.md)
   --compare <a.json> <b.json>             ratios B/A of two results (no GPU needed)
   --compare-formats <a,b>    run each model in formats a and b interleaved (A B A B …) and print ratios
-  --compare-subgroups        the same with subgroups on (A) and off (B)`,
+  --compare-subgroups        the same with subgroups on (A) and off (B)
+  --baseline <prev.json>     run as usual, then ratios this run / prev.json (compare.json/.md beside bench.json)`,
   async run(args) {
     const v = parse(expandCompare(args), OPTIONS);
     const out = v.out ?? 'bench/out';
@@ -208,6 +221,11 @@ export const command: Command = {
       writeOutputs(out, compareOutputs(c), log);
       return 0;
     }
+    if (v.baseline !== undefined && (v['compare-formats'] !== undefined || v['compare-subgroups'])) {
+      throw new InvalidArgumentError('--baseline compares a normal run with a result file; it cannot be combined with --compare-formats or --compare-subgroups');
+    }
+    // Read before measuring: a bad file fails in milliseconds, not after the run.
+    const baseline = v.baseline === undefined ? undefined : readResult(v.baseline, '--baseline');
     const gpu = await acquireGpu();
     try {
       const env = describeEnvironment(gpu);
@@ -233,6 +251,7 @@ export const command: Command = {
       const result = await runBench(context, (partial) => writeOutputs(out, files(partial), () => undefined));
       process.stdout.write(benchMarkdown(result));
       writeOutputs(out, files(result), log);
+      if (baseline) writeOutputs(out, againstBaseline(baseline, v.baseline!, result, log), log);
       log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       return 0;
     } finally {
