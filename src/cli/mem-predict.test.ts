@@ -7,30 +7,20 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, InvalidArgumentError, ModelFormatError } from '../errors.js';
 import { MEMORY_CATEGORIES, type MemoryByCategory } from '../gpu/allocator.js';
 import { predictMemory } from '../model/memory.js';
 import { PRESETS, toHfConfig } from '../model/presets.js';
 import { command } from './mem.js';
+import { runCapturingStdout } from './test-helpers.js';
 import { reportText, type MemReport } from './mem-report.js';
 
 const root = mkdtempSync(join(tmpdir(), 'qwen35-mem-predict-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-async function run(...args: string[]): Promise<string> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    expect(await command.run(args)).toBe(0);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+/** Runs the command and returns what it printed on stdout. */
+const run = (...args: string[]): Promise<string> => runCapturingStdout(command, args);
 
 interface Part {
   part: string;

@@ -9,13 +9,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAll, parseXml, seriesGroups } from '../bench/xml-check.js';
 import { InvalidArgumentError } from '../errors.js';
 import { largestContextWithin, predictMemory } from '../model/memory.js';
 import { PRESETS } from '../model/presets.js';
 import { generateCheckpoint, TINY_CONFIGS } from '../model/tiny.js';
 import { command } from './mem.js';
+import { runCapturingStdout } from './test-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'qwen35-mem-cli-'));
 const tiny = join(root, 'tiny-dense');
@@ -23,26 +24,20 @@ beforeAll(() => generateCheckpoint(TINY_CONFIGS.dense, tiny, { seed: 5 }));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Runs the command and returns what it printed on stdout. */
-async function run(...args: string[]): Promise<string> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    expect(await command.run(args)).toBe(0);
-  } finally {
-    spy.mockRestore();
-  }
-  return out;
-}
+const run = (...args: string[]): Promise<string> => runCapturingStdout(command, args);
 
 interface ReportJson {
   schema: string;
   version: number;
   settings: { context: number; prefillChunk: number; kvFormat: string };
-  categories: Array<{ category: string; predictedBytes: number; measuredBytes: number | null; errorPercent: number | null }>;
-  total: { predictedBytes: number; measuredBytes: number | null };
+  categories: Array<{
+    category: string;
+    predictedBytes: number;
+    measuredBytes: number | null;
+    errorPercent: number | null;
+    parts?: Array<{ part: string; predictedBytes: number; measuredBytes: number | null }>;
+  }>;
+  total: { predictedBytes: number; measuredBytes: number | null; measuredPeakBytes?: number };
   kvCache: { layers: number; of: number; bytes: number; bytesIfEveryLayer: number };
   budget?: { bytes: number; fits: boolean; largestContext: number };
 }
@@ -121,6 +116,10 @@ describe('a loaded model', () => {
       expect(c.errorPercent).toBe(0);
     }
     expect(r.total.measuredBytes).toBe(r.total.predictedBytes);
+    expect(r.total.measuredPeakBytes).toBe(r.total.measuredBytes); // nothing transient during the load
+    const parts = r.categories.find((c) => c.category === 'linear-state')!.parts!;
+    expect(parts.map((p) => p.part)).toEqual(['conv', 'recurrent']);
+    for (const p of parts) expect(p.measuredBytes, p.part).toBe(p.predictedBytes);
     const svg = parseXml(readFileSync(file, 'utf8'));
     const measured = seriesGroups(svg).find((g) => g.attrs['data-series'] === 'measured total')!;
     expect(findAll(measured, (n) => n.name === 'circle')).toHaveLength(2); // the live session (300) and one at 100
