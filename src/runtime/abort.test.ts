@@ -3,7 +3,8 @@
  * (reliability-fixture.ts): the download (a slow hub-style server), the upload (from disk and
  * from the network), the prompt (between prefill chunks) and decoding. Each abort must end in
  * AbortedError, free what the stage allocated (a failed load leaves no GPU buffer, counted on the
- * device) and leave the model usable: what runs after an abort is exactly what would have run
+ * device; an aborted prompt or decode leaves the allocator's bytes per category and the device's
+ * buffers as they were) and leave the model usable: what runs after an abort is exactly what would have run
  * without it. Concurrent generate() calls are queued in call order, never interleaved; calls
  * after dispose() fail clearly. All comparisons are exact (greedy ids on the same device).
  */
@@ -18,7 +19,7 @@ import { startHubServer, type HubServer } from '../io/hub-server.js';
 import type { LoadProgress } from '../io/source.js';
 import { FsCheckpointSource } from '../io/sources/fs.js';
 import { drain, Qwen35Model } from './model.js';
-import { collectUnhandledRejections, countDeviceBuffers, rejectionOf, tempDir, within, writeMiniCheckpoint } from './reliability-fixture.js';
+import { collectUnhandledRejections, countDeviceBuffers, rejectionOf, tempDir, within, writeMiniCheckpoint, type DeviceBufferCount } from './reliability-fixture.js';
 
 const unhandled = collectUnhandledRejections();
 const root = tempDir('abort');
@@ -29,6 +30,8 @@ const PROMPT = Array.from({ length: 18 }, (_, i) => (i * 11 + 3) % 500);
 let dir: string;
 let server: HubServer;
 let gpu: GpuContext;
+/** Every buffer on `gpu`, counted from before the shared model was loaded. */
+let deviceBuffers: DeviceBufferCount;
 let model: Qwen35Model;
 /** Greedy continuation of PROMPT by 6 tokens, uninterrupted. */
 let reference: number[];
@@ -42,6 +45,7 @@ beforeAll(async () => {
   dir = await writeMiniCheckpoint(root);
   server = await startHubServer({ root: { 'local/mini': dir } });
   gpu = await acquireGpu();
+  deviceBuffers = countDeviceBuffers(gpu);
   model = await loadLocal(gpu, () => uploadSteps++);
   reference = (await model.generateText(PROMPT, { ...GREEDY, maxTokens: 6 })).tokens;
 });
@@ -135,6 +139,7 @@ describe('abort while generating', () => {
   it('between prefill chunks: AbortedError; the cache holds whole chunks and the rest of the prompt continues exactly', async () => {
     model.reset();
     const memoryBefore = model.session.memory();
+    const buffersBefore = deviceBuffers.liveBuffers();
     const controller = new AbortController();
     const queue = gpu.device.queue;
     const submit = queue.submit.bind(queue);
@@ -156,10 +161,13 @@ describe('abort while generating', () => {
     const rest = await model.generateText(PROMPT.slice(cached), { ...GREEDY, maxTokens: 6 });
     expect(rest.tokens).toEqual(reference);
     expect(model.session.memory().live).toEqual(memoryBefore.live);
+    expect(deviceBuffers.liveBuffers()).toBe(buffersBefore);
   });
 
-  it('while decoding: AbortedError after the tokens streamed; the conversation continues as one long prompt would', async () => {
+  it('while decoding: AbortedError after the tokens streamed; GPU memory as before; the conversation continues as one long prompt would', async () => {
     model.reset();
+    const gpuMemory = () => ({ allocator: model.session.memory(), buffers: deviceBuffers.liveBuffers(), bytes: deviceBuffers.liveBytes() });
+    const before = gpuMemory();
     const controller = new AbortController();
     const streamed: number[] = [];
     const stream = model.generate(PROMPT, { ...GREEDY, maxTokens: 30, signal: controller.signal });
@@ -171,10 +179,16 @@ describe('abort while generating', () => {
     );
     expect(error).toBeInstanceOf(AbortedError);
     expect(streamed).toEqual(reference.slice(0, 3));
+    // Per category (weights, KV cache, state, activations, ...), in the allocator and on the device.
+    expect(gpuMemory()).toEqual(before);
+    expect(before.buffers).toBeGreaterThan(0);
     const next = await model.generateText([7, 8, 9], { ...GREEDY, maxTokens: 4 });
     model.reset();
     const whole = await model.generateText([...PROMPT, ...streamed, 7, 8, 9], { ...GREEDY, maxTokens: 4 });
     expect(next.tokens).toEqual(whole.tokens);
+    model.reset();
+    expect((await model.generateText(PROMPT, { ...GREEDY, maxTokens: 6 })).tokens).toEqual(reference);
+    expect(gpuMemory()).toEqual(before);
   });
 
   it('a signal aborted before the call: AbortedError, nothing submitted, the cache unchanged', async () => {
