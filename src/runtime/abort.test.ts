@@ -4,8 +4,8 @@
  * from the network), the prompt (between prefill chunks) and decoding. Each abort must end in
  * AbortedError, free what the stage allocated (a failed load leaves no GPU buffer, counted on the
  * device; an aborted prompt or decode leaves the allocator's bytes per category and the device's
- * buffers as they were) and leave the model usable: what runs after an abort is exactly what would have run
- * without it. Concurrent generate() calls are queued in call order, never interleaved; calls
+ * buffers as they were) and leave the model usable: what runs after an abort is exactly what
+ * would have run without it. Concurrent generate() calls are queued in call order, never interleaved; calls
  * after dispose() fail clearly. All comparisons are exact (greedy ids on the same device).
  */
 import { rmSync } from 'node:fs';
