@@ -8,8 +8,16 @@
  * make-tiny --preset 0.8B` writes, ~20 s) and converted once to packed q4
  * (models/synthetic-0.8B-q4, ~45 s); both are kept for later runs. Loading the packed q4 model
  * then takes ~4 s per session; this file runs in ~10 s when the folders exist.
+ *
+ * Each load also samples the JS memory (js-memory.ts: heapUsed + arrayBuffers after a forced GC,
+ * every 50 ms). The loader streams the checkpoint in blocks of rows of at most 16 MiB
+ * (BLOCK_BYTES in packed-weights.ts), written to the GPU one after another, so at most two are
+ * alive at once (the one being read, the previous one until the loop lets it go) whatever the
+ * checkpoint's size: the live peak must stay under three blocks (48 MiB, 12 % of the 405 MiB
+ * checkpoint; holding its largest tensor, the 136 MiB q4 embedding, would fail). Measured on
+ * SwiftShader (2 cores): 36.7–37.2 MiB.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireGpu, type GpuContext } from '../gpu/device.js';
@@ -17,14 +25,17 @@ import { convertCheckpoint } from '../io/convert.js';
 import { writeFolderAtomically } from '../io/folder-writer.js';
 import { PACKED_MANIFEST } from '../io/packed-manifest.js';
 import { FsCheckpointSource } from '../io/sources/fs.js';
-import { MEMORY_CATEGORIES } from '../gpu/allocator.js';
+import { formatBytes, MEMORY_CATEGORIES } from '../gpu/allocator.js';
 import { predictMemory } from '../model/memory.js';
 import { PRESETS } from '../model/presets.js';
 import { generateCheckpoint, MODELS_DIR, PRESET_SHARD_BYTES } from '../model/tiny.js';
+import { sampleJsMemory } from './js-memory.js';
 import { Qwen35Model } from './model.js';
 
 const BF16_DIR = join(MODELS_DIR, 'synthetic-0.8B');
 const Q4_DIR = join(MODELS_DIR, 'synthetic-0.8B-q4');
+/** Peak live JS memory allowed during a load: three 16 MiB row blocks (see above). */
+const JS_PEAK_BOUND = 3 * 16 * 2 ** 20;
 
 /** Converts once; a concurrent run that finished first wins (its folder is complete). */
 async function ensurePackedQ4(): Promise<void> {
@@ -47,8 +58,17 @@ afterAll(() => gpu?.destroy());
 
 describe.each([1000, 5001])('Qwen3.5-0.8B shape, q4, context %i', (maxContext) => {
   it('measured == predicted in every category', async () => {
-    const model = await Qwen35Model.load(new FsCheckpointSource(Q4_DIR), { gpu, maxContext });
+    const sampler = await sampleJsMemory(50);
+    const model = await Qwen35Model.load(new FsCheckpointSource(Q4_DIR), { gpu, maxContext, onProgress: () => sampler.sample() });
+    const js = await sampler.stop();
     try {
+      const checkpointBytes = readdirSync(Q4_DIR).reduce((a, f) => a + statSync(join(Q4_DIR, f)).size, 0);
+      console.log(
+        `0.8B q4 load: peak live JS memory +${formatBytes(js.peakLive)} (${((100 * js.peakLive) / checkpointBytes).toFixed(1)} % of the ` +
+          `${formatBytes(checkpointBytes)} checkpoint; ${js.samples} samples), without GC +${formatBytes(js.peakRaw)}`,
+      );
+      expect(js.samples).toBeGreaterThan(10);
+      expect(js.peakLive).toBeLessThan(JS_PEAK_BOUND);
       const m = model.memory();
       expect(model.session.options.formats.mlp).toBe('q4');
       expect(m.predicted.byCategory).toEqual(predictMemory(PRESETS['0.8B']!, { weightFormat: 'q4', maxContext }).byCategory);

@@ -10,9 +10,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { formatBytes } from '../progress.js';
+import { sampleJsMemory } from '../../runtime/js-memory.js';
 import { HubCheckpointSource } from '../sources/hub.js';
 import { deterministicBytes, firstDifference, spawnServe, tempDir } from '../sources/test-fixture.js';
 import { CachedCheckpointSource } from './index.js';
@@ -34,34 +34,16 @@ afterAll(async () => {
 });
 
 it('downloading a 50 MB file through the cache keeps peak JS memory far below the file size', async () => {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const used = () => {
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const settled = () => new Promise((r) => setTimeout(r, 3)); // array buffers are swept concurrently after a GC
-  gc();
-  await settled();
-  const baseline = used();
-  let peakLive = baseline;
-  let peakRaw = baseline;
-  const timer = setInterval(() => {
-    peakRaw = Math.max(peakRaw, used());
-    gc();
-    void settled().then(() => (peakLive = Math.max(peakLive, used())));
-  }, 25);
-  const sample = () => void (peakRaw = Math.max(peakRaw, used()));
+  const sampler = await sampleJsMemory(25);
   const src = new CachedCheckpointSource(
     new HubCheckpointSource({ repo: 'acme/big', hubUrl: server.url }),
     new NodeDiskCacheStore(join(tmp.dir, 'store')),
-    { onProgress: sample },
+    { onProgress: () => sampler.sample() },
   );
   const file = await src.open('model.safetensors');
-  clearInterval(timer);
-  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-  console.log(`caching ${mib(SIZE)}: peak live JS memory +${mib(peakLive - baseline)}, peak without GC +${mib(peakRaw - baseline)}`);
-  expect(peakLive - baseline).toBeLessThan(0.4 * SIZE);
+  const { peakLive, peakRaw } = await sampler.stop();
+  console.log(`caching ${formatBytes(SIZE)}: peak live JS memory +${formatBytes(peakLive)}, peak without GC +${formatBytes(peakRaw)}`);
+  expect(peakLive).toBeLessThan(0.4 * SIZE);
   expect(await file.size()).toBe(SIZE);
   const tail = await file.read(SIZE - 1_000_000, 1_000_000);
   expect(firstDifference(tail, deterministicBytes(SIZE, 9).subarray(SIZE - 1_000_000))).toBe(-1);
