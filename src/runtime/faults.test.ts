@@ -186,7 +186,7 @@ describe('out of GPU memory', () => {
         }),
       );
       expect(error).toBeInstanceOf(OutOfGpuMemoryError);
-      expect(error.message).toMatch(/^layers\.0\.moe\.gateUp: 128 row\(s\) of a f32 matrix with 64 columns need 32\.0 KiB/);
+      expect(error.message).toMatch(/^layers\.0\.moe\.gateUp: 128 row\(s\) of a f32 matrix with 64 columns need 32\.0 KiB, more than one storage binding allows \(16\.0 KiB\)/);
       expect(error.message).toContain(`would need ${formatBytes(predictMemory(moe, { weightFormat: 'f32', maxContext: 64 }).total)}`);
       expect(loaderCalls).toBe(0);
       expect(buffers.created()).toBe(0);
@@ -195,7 +195,7 @@ describe('out of GPU memory', () => {
     }
   });
 
-  it('the driver refusing an allocation within the limits (SwiftShader: a buffer of exactly 1 GiB): OutOfGpuMemoryError, all released', async (ctx) => {
+  it('the driver refusing an allocation within the limits (SwiftShader: a buffer of exactly 1 GiB): OutOfGpuMemoryError naming it and the need, all released', async (ctx) => {
     const gpu = await acquireGpu();
     if (!gpu.adapter.isSoftware) {
       gpu.destroy();
@@ -209,6 +209,8 @@ describe('out of GPU memory', () => {
       const error = await rejectionOf(within(BOUND_MS, 'load beyond driver memory', Qwen35Model.load(new FsCheckpointSource(longDir), options)));
       expect(error).toBeInstanceOf(OutOfGpuMemoryError);
       expect(error.message).toContain('the GPU ran out of memory loading the model');
+      // The buffer the driver refused (Dawn names it by label), its category and size: one of the two 1 GiB caches.
+      expect(error.message).toMatch(new RegExp(`buffer "layers\\.3\\.[kv]Cache" \\(kv-cache, ${formatBytes(2 ** 23 * LONG.numKeyValueHeads * LONG.headDim * 4)}\\) did not fit`));
       expect(error.message).toContain(`it needs ${formatBytes(predictMemory(LONG, options, gpu.limits).total)}`);
       expect(buffers.liveBuffers()).toBe(0);
     } finally {

@@ -36,6 +36,18 @@ function weightBuffers(plan: WeightPlan): BufferSpec[] {
   return out;
 }
 
+/**
+ * The buffer a driver's out-of-memory message names (Dawn: `CreateBuffer([BufferDescriptor "label"])`)
+ * with its category and size from `buffers`, as ` buffer "label" (kv-cache, 1.00 GiB) did not fit;`;
+ * '' when the message names none.
+ */
+export function failedBufferNote(message: string, buffers: readonly { label: string; category: MemoryCategory; size: number }[]): string {
+  const label = /BufferDescriptor "+([^"]+)"+/.exec(message)?.[1];
+  if (label === undefined) return '';
+  const b = buffers.find((x) => x.label === label);
+  return ` buffer "${label}"${b ? ` (${b.category}, ${formatBytes(b.size)})` : ''} did not fit;`;
+}
+
 /** "1.20 GiB (weights 1.00 GiB, kv-cache 200.0 MiB, ...)": a session's need, non-zero categories only. */
 export function describeNeed(weightBytes: number, buffers: readonly BufferSpec[]): string {
   const by = emptyByCategory();

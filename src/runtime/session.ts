@@ -13,7 +13,7 @@ import type { KvFormat } from '../kernels/attention.js';
 import type { Qwen35Config } from '../model/config.js';
 import { planActivations, planKernelScratch, planState, uniformArenaBytes, type BufferSpec, type SessionShape } from './buffer-plan.js';
 import { DeviceWatch } from './device-guard.js';
-import { checkPlanFits, describeNeed, planWeightsForDevice } from './fit-check.js';
+import { checkPlanFits, describeNeed, failedBufferNote, planWeightsForDevice } from './fit-check.js';
 import { buildForwardGraphs, type ForwardGraphs } from './forward.js';
 import { resolveWeightFormats, type WeightFormats, type WeightFormatSpec, type WeightPlan } from './gpu-weight-plan.js';
 import { destroyGpuWeights, type GpuWeights } from './gpu-weights.js';
@@ -145,7 +145,7 @@ export class Session {
         const oom = await gpu.device.popErrorScope().catch(() => null);
         if (oom) {
           throw new OutOfGpuMemoryError(
-            `the GPU ran out of memory loading the model (${oom.message.split('\n')[0]}); it needs ` +
+            `the GPU ran out of memory loading the model (${oom.message.split('\n')[0]});${failedBufferNote(oom.message, ctx.allocator.listBuffers())} it needs ` +
               `${describeNeed(plan.bytes, bufferList)}: load it with a smaller weight format or maxContext`,
           );
         }
