@@ -9,7 +9,8 @@
  * GPU and the reference differ only in accumulation order (~1e-6 relative); under these
  * conditions src/runtime/generate.test.ts asserts identical greedy ids on the same tiny models.
  * Memory: predicted must be what predictMemory computes for the same settings, and measured
- * equal to predicted (the allocator and the predictor share one plan: 0 % error).
+ * equal to predicted (the allocator and the predictor share one plan: 0 % error), also in the
+ * live readings the panel shows while a reply streams.
  */
 import { mkdirSync } from 'node:fs';
 import type { Page } from 'puppeteer-core';
@@ -132,7 +133,29 @@ describe('demo page', () => {
       w.textUpdates = 0;
       new MutationObserver(() => w.textUpdates++).observe(document.getElementById('transcript')!, { subtree: true, characterData: true, childList: true });
     });
+    await page.evaluate(() => {
+      const w = window as unknown as { memoryUpdates: { label: string; meta: string; rows: string[] }[] };
+      w.memoryUpdates = [];
+      new MutationObserver(() =>
+        w.memoryUpdates.push({
+          label: document.getElementById('memory-state')!.textContent ?? '',
+          meta: document.querySelector('.message.assistant:last-child .meta')?.textContent ?? '',
+          rows: [...document.querySelectorAll('#memory-bars .memory-row .numbers')].map((n) => n.textContent ?? ''),
+        }),
+      ).observe(document.getElementById('memory-state')!, { childList: true, characterData: true, subtree: true });
+    });
     await send('Hello, who are you?', 8);
+    // The memory panel was updated from the allocator while the reply streamed (the meta line is not the final stats yet),
+    // then once more with the reply.
+    const updates = await page.evaluate(() => (window as unknown as { memoryUpdates: { label: string; meta: string; rows: string[] }[] }).memoryUpdates);
+    const live = updates.filter((u) => /^measured \(live, token [1-8]\) vs predicted$/.test(u.label));
+    expect(live.length).toBeGreaterThan(0);
+    for (const u of live) {
+      expect(u.meta).toMatch(/^(waiting for the first token…|\d+ tokens…)$/);
+      expect(u.rows).toHaveLength(6);
+      for (const row of u.rows) expect(row).toMatch(/^\S+ \S+ \/ \S+ \S+ \(\+0\.0%\)$/);
+    }
+    expect(updates.at(-1)!.label).toBe('measured vs predicted');
     const [user, reply] = await transcript();
     const want = reference.reply([user!], 8, false);
     expect(want.ids.length).toBeGreaterThan(0);

@@ -24,6 +24,7 @@ import {
   type Qwen35Config,
   type Qwen35Model,
 } from '../src/index.js';
+import type { MemoryReport } from '../src/gpu/allocator.js';
 import { memoryPlot } from '../src/cli/mem-plot.js';
 import { RateMeter } from '../src/io/progress.js';
 import { checkFit } from './fit.js';
@@ -100,6 +101,9 @@ export function progressReporter(report: (p: ProgressView) => void): (p: LoadPro
   };
 }
 
+/** Interval of the live memory readings while a reply streams. */
+export const MEMORY_READING_MS = 500;
+
 export class Engine {
   private gpu: GpuContext | undefined;
   private active: { model: Qwen35Model; settings: ModelSettings } | undefined;
@@ -163,18 +167,33 @@ export class Engine {
     return this.active;
   }
 
-  /** Streams the reply's text pieces (with the token count so far); returns the whole reply. */
-  async *chat(messages: ChatMessage[], sampling: SamplingSettings, signal: AbortSignal): AsyncGenerator<{ text: string; tokens: number }, ReplyView> {
+  /**
+   * Streams the reply's text pieces (with the token count so far); returns the whole reply.
+   * `onMemory` gets the allocator's counters (no prediction, no buffer walk) after the first
+   * token and then at most every MEMORY_READING_MS.
+   */
+  async *chat(
+    messages: ChatMessage[],
+    sampling: SamplingSettings,
+    signal: AbortSignal,
+    onMemory?: (reading: MemoryReport, tokens: number) => void,
+  ): AsyncGenerator<{ text: string; tokens: number }, ReplyView> {
     const { model } = this.current();
     const { enableThinking, ...generate } = sampling;
     const stream = model.chat(messages, { ...generate, enableThinking, signal });
     let tokens = 0;
+    let lastReading = -Infinity;
     for (;;) {
       const r = await stream.next();
       if (r.done) {
         return { text: r.value.text, finishReason: r.value.finishReason, stats: r.value.stats, memory: model.memory() };
       }
       tokens++;
+      const now = performance.now();
+      if (onMemory && now - lastReading >= MEMORY_READING_MS) {
+        lastReading = now;
+        onMemory(model.session.memory(), tokens);
+      }
       if (r.value.text) yield { text: r.value.text, tokens };
     }
   }

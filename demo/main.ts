@@ -3,7 +3,7 @@
  * <body data-state>, which the browser tests wait on): starting → no-model → inspecting/loading →
  * ready ⇄ generating; any failure shows the error banner with the ways out the error allows.
  */
-import type { ChatMessage } from '../src/index.js';
+import type { ChatMessage, MemoryComparison } from '../src/index.js';
 import type { ErrorView, Inspection, ModelSettings, SourceInput } from './protocol.js';
 import { byId } from './ui/dom.js';
 import { showAdapter } from './ui/adapter-view.js';
@@ -12,7 +12,7 @@ import { ChatView } from './ui/chat-view.js';
 import { hideError, showError, type BannerAction } from './ui/error-banner.js';
 import { formatMs } from './ui/format.js';
 import { showFit, showProgress } from './ui/load-views.js';
-import { enablePlotDialog, showMemory, showMemoryPlot } from './ui/memory-view.js';
+import { enablePlotDialog, showMemory, showMemoryPlot, withReading } from './ui/memory-view.js';
 import { describeSource, IncompleteChoiceError, ModelPanel } from './ui/model-panel.js';
 import { WorkerCallError, WorkerClient, type Call } from './worker-client.js';
 
@@ -30,6 +30,8 @@ class Demo {
   private reply: Call<unknown> | undefined;
   private benchCall: Call<unknown> | undefined;
   private modelLoaded = false;
+  /** The last measured-vs-predicted comparison (live readings during a reply update its measured side). */
+  private memory: MemoryComparison | undefined;
 
   constructor() {
     byId('inspect').addEventListener('click', () => void this.inspect());
@@ -136,7 +138,7 @@ class Demo {
       this.messages = [];
       this.chat.clear(`${loaded.model.source} is ready. Ask something.`);
       this.status(`Loaded ${loaded.model.source} (${choice.settings.weightFormat}, context ${choice.settings.maxContext}) in ${formatMs(loaded.loadMs)}.`);
-      showMemory(loaded.memory.predicted.byCategory, loaded.memory);
+      this.showMeasured(loaded.memory);
       showMemoryPlot(loaded.plot);
     } catch (e) {
       showProgress(undefined);
@@ -159,6 +161,7 @@ class Demo {
     const bubble = this.chat.addReply(sampling.enableThinking);
     this.setState('generating');
     const call = this.client.call({ type: 'chat', messages: [...this.messages], sampling }, (ev) => {
+      if (ev.type === 'memory' && this.memory) showMemory(this.memory.predicted.byCategory, withReading(this.memory, ev.reading), { tokens: ev.tokens });
       if (ev.type !== 'text') return;
       bubble.append(ev.text, ev.tokens);
       this.chat.scroll();
@@ -168,7 +171,7 @@ class Demo {
       const reply = await call.result;
       bubble.finish(reply.stats);
       this.messages.push({ role: 'assistant', content: reply.text });
-      showMemory(reply.memory.predicted.byCategory, reply.memory);
+      this.showMeasured(reply.memory);
     } catch (e) {
       const view = toView(e);
       if (view.name === 'AbortedError') {
@@ -218,11 +221,15 @@ class Demo {
     this.messages = [];
     this.chat.clear();
     try {
-      const memory = await this.client.call({ type: 'reset' }).result;
-      showMemory(memory.predicted.byCategory, memory);
+      this.showMeasured(await this.client.call({ type: 'reset' }).result);
     } catch (e) {
       this.fail(e, () => void this.resetChat());
     }
+  }
+
+  private showMeasured(memory: MemoryComparison): void {
+    this.memory = memory;
+    showMemory(memory.predicted.byCategory, memory);
   }
 
   private deviceLost(error: ErrorView): void {

@@ -5,6 +5,7 @@
  * request with the given id (a load or a reply). Events with id 0 are unsolicited
  * (the device was lost). Everything here is structured-cloneable.
  */
+import type { MemoryReport } from '../src/gpu/allocator.js';
 import type { BenchResult, ChatMessage, FinishReason, GenerationStats, MemoryComparison, MemoryPrediction, WeightFormat } from '../src/index.js';
 import type { FitReport } from './fit.js';
 
@@ -161,6 +162,8 @@ export interface RequestEnvelope {
 export type WorkerEvent =
   | { id: number; type: 'progress'; progress: ProgressView }
   | { id: number; type: 'text'; text: string; tokens: number }
+  /** The allocator's counters while a reply streams (after the first token, then every ~500 ms). */
+  | { id: number; type: 'memory'; reading: MemoryReport; tokens: number }
   | { id: number; type: 'bench-progress'; scenario: string; message: string }
   | { id: number; type: 'result'; result: Results[RequestType] }
   | { id: number; type: 'error'; error: ErrorView }

@@ -6,7 +6,7 @@
  */
 import type { ErrorView, Request, RequestType, Results, WorkerEvent } from './protocol.js';
 
-export type CallEvent = Extract<WorkerEvent, { type: 'progress' | 'text' | 'bench-progress' }>;
+export type CallEvent = Extract<WorkerEvent, { type: 'progress' | 'text' | 'memory' | 'bench-progress' }>;
 
 /** A failed request, carrying the worker's error view. */
 export class WorkerCallError extends Error {

@@ -26,7 +26,7 @@ async function run(id: number, request: Request, signal: AbortSignal): Promise<R
     case 'load':
       return engine.load(request.source, request.settings, signal, (progress) => post({ id, type: 'progress', progress }));
     case 'chat': {
-      const stream = engine.chat(request.messages, request.sampling, signal);
+      const stream = engine.chat(request.messages, request.sampling, signal, (reading, tokens) => post({ id, type: 'memory', reading, tokens }));
       for (;;) {
         const r = await stream.next();
         if (r.done) return r.value;

@@ -1,10 +1,12 @@
 /**
  * The memory panel: one bar pair per category — predicted from the config (wide, light) and
- * measured by the allocator (narrow, coloured) with the error in percent — the totals, and the
+ * measured by the allocator (narrow, coloured) with the error in percent, refreshed from the
+ * allocator's counters while a reply streams — the totals, and the
  * memory-vs-context plot (an SVG made in the worker by src/cli/mem-plot.ts), shown small in the
  * panel and full size in a dialog when clicked.
  */
-import { MEMORY_CATEGORIES, type MemoryByCategory, type MemoryCategory } from '../../src/gpu/allocator.js';
+import { MEMORY_CATEGORIES, type MemoryByCategory, type MemoryCategory, type MemoryReport } from '../../src/gpu/allocator.js';
+import { errorPercent } from '../../src/runtime/memory-report.js';
 import type { MemoryComparison } from '../../src/index.js';
 import { byId, el } from './dom.js';
 import { formatBytes, formatPercent } from './format.js';
@@ -33,9 +35,20 @@ function bar(className: string, bytes: number, scale: number, color?: string): H
   return div;
 }
 
-/** `measured` absent: before loading, only the prediction is shown. */
-export function showMemory(predicted: MemoryByCategory, memory?: MemoryComparison): void {
-  byId('memory-state').textContent = memory ? 'measured vs predicted' : 'predicted (not loaded)';
+/** A comparison with the measured side replaced by a live allocator reading (the prediction does not change). */
+export function withReading(memory: MemoryComparison, reading: MemoryReport): MemoryComparison {
+  return {
+    ...memory,
+    measured: reading.live,
+    measuredPeak: reading.peak,
+    measuredPeakTotal: reading.peakTotal,
+    rows: memory.rows.map((r) => ({ ...r, measured: reading.live[r.category], errorPercent: errorPercent(r.predicted, reading.live[r.category]) })),
+  };
+}
+
+/** `measured` absent: before loading, only the prediction is shown. `live`: a reading taken while a reply streams. */
+export function showMemory(predicted: MemoryByCategory, memory?: MemoryComparison, live?: { tokens: number }): void {
+  byId('memory-state').textContent = !memory ? 'predicted (not loaded)' : live ? `measured (live, token ${live.tokens}) vs predicted` : 'measured vs predicted';
   const scale = Math.max(...MEMORY_CATEGORIES.map((c) => Math.max(predicted[c], memory?.measured[c] ?? 0)), 1);
   const rows = MEMORY_CATEGORIES.map((c) => {
     const row = memory?.rows.find((r) => r.category === c);
