@@ -2,7 +2,8 @@
  * Security properties, each provoked for real:
  * - a hub token never appears in what we print or hand back: console/stdout/stderr, error
  *   messages (with stacks, causes, util.inspect and JSON forms), `model.source.description` (which
- *   benchmark records and completion responses copy), the cache on disk, and the CLI's output;
+ *   benchmark records and completion responses copy), a real benchmark record (JSON and Markdown)
+ *   of a model loaded with a token, the cache on disk, and the CLI's output;
  * - remote files are bounded before anything is allocated or downloaded: a server announcing a
  *   2^33-byte config.json / tokenizer.json or a 2^40-byte shard gets a typed error, and the bytes
  *   are never requested;
@@ -18,6 +19,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { inspect, promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runBenchmark } from '../bench/harness.js';
+import { benchMarkdown } from '../bench/markdown.js';
 import { DownloadError, InvalidArgumentError, ModelFormatError, Qwen35Error } from '../errors.js';
 import { acquireGpu, type GpuContext } from '../gpu/device.js';
 import { loadModel } from '../index.js';
@@ -103,6 +106,25 @@ describe('hub tokens never leak', () => {
       for (const text of shown) expect(text).not.toContain(TOKEN);
     } finally {
       model?.dispose();
+    }
+  });
+
+  it('a benchmark of a model loaded with a token: the qwen35-bench/1 JSON, its Markdown, progress events and output hold no token', async () => {
+    const model = await loadModel('local/mini', { ...LOAD, gpu, token: TOKEN, hubUrl: hub.url, cache: false });
+    try {
+      expect(hub.requests.every((r) => r.authorized)).toBe(true);
+      const events: unknown[] = [];
+      const options = { scenarios: ['prefill' as const, 'decode' as const], prefillLengths: [4], decodeContexts: [0], decodeTokens: 2, warmup: 0, repetitions: 1 };
+      const { value: result, error, printed } = await captureOutput(() => runBenchmark(model, options, (e) => events.push(e)));
+      expect(error).toBeUndefined();
+      const json = JSON.stringify(result);
+      // The record names its source (copied from model.source.description) and holds measured points.
+      expect(result!.models[0]!.model.source).toBe(model.source.description);
+      expect(json).toContain('local/mini');
+      expect(result!.models[0]!.decode).toHaveLength(1);
+      for (const text of [json, benchMarkdown(result!), JSON.stringify(events), printed]) expect(text).not.toContain(TOKEN);
+    } finally {
+      model.dispose();
     }
   });
 
