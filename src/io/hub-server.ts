@@ -5,7 +5,8 @@
  *       416 for unsatisfiable ranges, 404 with X-Error-Code EntryNotFound / RepoNotFound
  *   GET /api/models/{owner}/{name}/tree/{rev}[/{path}]?recursive=  (listFiles of @huggingface/hub)
  * Like the hub's LFS files, `*.safetensors` have the SHA-256 of their content as ETag (and
- * X-Linked-Etag, and `lfs.oid` in the listing); other files a size-mtime ETag.
+ * X-Linked-Etag, and `lfs.oid` in the listing), hashed once per version of the file on its first
+ * request (~1 s per GiB); other files have a size-mtime ETag.
  * with an optional bearer token and CORS (the demo page fetches from it). Every revision name
  * serves the same files. Used by the tests (with fault injection), the demo and `qwen35 serve`.
  */
