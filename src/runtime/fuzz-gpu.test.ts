@@ -123,9 +123,7 @@ describe('fuzz: GPU loads failing half way release everything', () => {
           what = `${label} at element ${element} of ${name}, loaded as ${format}`;
           const bad = await openTensorDirectory(new MemoryCheckpointSource(new Map(files).set(entry.file, shard)));
           result = await runLoad((ctx) => loadGpuWeights(ctx, planGpuWeights(config, resolveWeightFormats(format), 2 ** 14), recipes, bad, {}));
-          const column = element % entry.info.shape[entry.info.shape.length - 1]!;
-          const value = label === '1e38' ? '\\d\\.\\d+e\\+37' : label;
-          expectPreciseError(result.error, ModelFormatError, new RegExp(`^[\\w.]+ row \\d+, column ${column} holds ${value}, which ${format} cannot`), what);
+          expectPreciseError(result.error, ModelFormatError, unencodableMessage(name, entry.info.shape, element, label, format), what);
         }
         expect(result.live, `${what}: live bytes after the failure`).toBe(0);
         counts.cases++;
@@ -157,10 +155,15 @@ function configCases(config: Qwen35Config, files: Files): Omit<WrongCase, 'forma
   const firstLinear = config.layerTypes.indexOf('linear_attention');
   const firstAttention = config.layerTypes.indexOf('full_attention');
   const mlp = config.moe ? { moe: { ...config.moe, moeIntermediateSize: config.moe.moeIntermediateSize + 16 } } : { intermediateSize: config.intermediateSize + 32 };
-  const layers = (count: number): Partial<Qwen35Config> => ({ numLayers: count, layerTypes: hybridLayerTypes(count), mlpTypes: Array(count).fill(config.mlpTypes[0]) });
+  /** `count` ≥ n layers: the checkpoint's, then more like its last. */
+  const layers = (count: number): Partial<Qwen35Config> => ({
+    numLayers: count,
+    layerTypes: hybridLayerTypes(count),
+    mlpTypes: [...config.mlpTypes, ...Array<Qwen35Config['mlpTypes'][number]>(count - n).fill(config.mlpTypes[n - 1]!)],
+  });
   const cases: [string, Partial<Qwen35Config>, string][] = [
     [`${n - 1} layers`, { numLayers: n - 1, layerTypes: config.layerTypes.slice(0, -1), mlpTypes: config.mlpTypes.slice(0, -1) }, `unknown tensors \\(not part of this architecture\\): .*layers\\.${n - 1}\\.`],
-    [`${n + 1} layers`, { numLayers: n + 1, layerTypes: hybridLayerTypes(n + 1), mlpTypes: [...config.mlpTypes, config.mlpTypes[n - 1]!] }, `missing tensors: .*layers\\.${n}\\.`],
+    [`${n + 1} layers`, layers(n + 1), `missing tensors: .*layers\\.${n}\\.`],
     ['1,024 layers (the most config.json allows)', layers(1024), `missing tensors: .*layers\\.${n}\\.`],
     [`layer ${firstLinear} as attention`, { layerTypes: config.layerTypes.map((t, i) => (i === firstLinear ? 'full_attention' : t)) }, `missing tensors: .*layers\\.${firstLinear}\\.self_attn\\.`],
     ['twice the hidden size', { hiddenSize: 2 * config.hiddenSize }, 'wrong tensors: .*embed_tokens\\.weight: shape '],
@@ -197,7 +200,7 @@ function reshapedCase(rnd: Random, dir: TensorDirectory, files: Files): Omit<Wro
   };
 }
 
-/** One weight of a packed matrix set to a value the format cannot hold (the loader names the matrix row and column). */
+/** One weight of a packed matrix set to a value the format cannot hold (the loader names the tensor, row and column). */
 function unencodableCase(rnd: Random, dir: TensorDirectory, files: Files, format: WeightFormat): Omit<WrongCase, 'format'> {
   const name = pick(rnd, [...dir.tensors.keys()].filter((n) => PACKED_MATRIX.test(n)));
   const { file, info } = dir.tensors.get(name)!;
@@ -205,20 +208,24 @@ function unencodableCase(rnd: Random, dir: TensorDirectory, files: Files, format
   const shard = files.get(file)!.slice();
   const element = rnd.int(info.byteLength / 2);
   new DataView(shard.buffer).setUint16(info.offset + 2 * element, bits, true);
+  return { what: `${label} at element ${element} of ${name}`, files: new Map(files).set(file, shard), error: unencodableMessage(name, info.shape, element, label, format) };
+}
+
+/** The loader's refusal of an unencodable weight: the checkpoint tensor, its row and column, the fused matrix row, the value. */
+function unencodableMessage(tensor: string, shape: number[], element: number, label: string, format: WeightFormat): RegExp {
+  const cols = shape[shape.length - 1]!;
   const value = label === '1e38' ? '\\d\\.\\d+e\\+37' : label;
-  return {
-    what: `${label} at element ${element} of ${name}`,
-    files: new Map(files).set(file, shard),
-    error: new RegExp(`^[\\w.]+ row \\d+, column ${element % info.shape[info.shape.length - 1]!} holds ${value}, which ${format} cannot`),
-  };
+  return new RegExp(
+    `^in-memory checkpoint: tensor "${escape(tensor)}" row ${Math.floor(element / cols)} \\(for [\\w.]+ row \\d+\\), column ${element % cols} holds ${value}, which ${format} cannot`,
+  );
 }
 
 describe('fuzz: checkpoints the parsers accept but that do not fit their config, through Qwen35Model.load', () => {
-  it('config mismatches, re-shaped tensors and unencodable weights (dense and MoE): a precise ModelFormatError, no buffer left on the device', async () => {
+  it('config mismatches, re-shaped tensors and unencodable weights (dense, MoE, Qwen3-Next): a precise ModelFormatError, no buffer left on the device', async () => {
     const rnd = new Random(2026);
     const counts = { config: 0, reshaped: 0, unencodable: 0 };
     let uploaded = 0;
-    for (const kind of ['dense', 'moe'] as const) {
+    for (const kind of ['dense', 'moe', 'next'] as const) {
       const config = TINY_CONFIGS[kind];
       const files = await original(kind);
       const dir = await openTensorDirectory(new MemoryCheckpointSource(files));

@@ -11,6 +11,7 @@ import { storageUsage, writeBuffer, type KernelContext } from '../gpu/kernel.js'
 import { dataBytes, paddedCols, QUANT_GROUP, scaleBytes } from '../io/formats.js';
 import { packWeightRows } from '../io/pack-weights.js';
 import { toFloat32 } from '../io/safetensors.js';
+import { quoteName } from '../io/show-value.js';
 import type { ProgressCallback } from '../io/source.js';
 import type { TensorDirectory } from '../io/tensor-directory.js';
 import { destroyMatrix, type GpuMatrix, type GpuMatrixPart } from '../kernels/matrix.js';
@@ -79,12 +80,15 @@ class MatrixWriter {
   private row = 0;
   private readonly pending: Float32Array;
   private pendingRows = 0;
+  /** Where the pending rows come from: from pending row `at` on, rows of `recipe` counted from `row` (for messages). */
+  private origins: { at: number; recipe: TensorRecipe; row: number }[] = [];
   readonly blockRows: number;
 
   constructor(
     private readonly ctx: KernelContext,
     private readonly m: GpuMatrix,
     private readonly onBytes: (n: number) => Promise<void>,
+    private readonly description: string,
   ) {
     this.blockRows = Math.max(2, 2 * Math.floor(BLOCK_BYTES / (8 * m.cols)));
     this.pending = new Float32Array(this.blockRows * m.cols);
@@ -94,12 +98,14 @@ class MatrixWriter {
     return this.m.parts.find((p) => this.row >= p.rowStart && this.row < p.rowStart + p.rows)!;
   }
 
-  async push(values: Float32Array): Promise<void> {
+  /** Appends rows `firstRow`.. of `recipe`. */
+  async push(values: Float32Array, recipe: TensorRecipe, firstRow: number): Promise<void> {
     const cols = this.m.cols;
     for (let off = 0; off < values.length; ) {
       const part = this.part();
       const limit = Math.min(this.blockRows, part.rowStart + part.rows - this.row);
       const take = Math.min(values.length - off, (limit - this.pendingRows) * cols);
+      this.origins.push({ at: this.pendingRows, recipe, row: firstRow + off / cols });
       this.pending.set(values.subarray(off, off + take), this.pendingRows * cols);
       this.pendingRows += take / cols;
       off += take;
@@ -113,11 +119,16 @@ class MatrixWriter {
     const { format, cols } = this.m;
     const part = this.part();
     const local = this.row - part.rowStart;
-    const packed = packWeightRows(this.pending, cols, format, this.pendingRows, (r) => `${this.m.label} row ${this.row + r}`);
+    const where = (r: number): string => {
+      const o = this.origins.findLast((x) => x.at <= r)!;
+      return `${this.description}: ${checkpointRow(o.recipe, o.row + r - o.at)} (for ${this.m.label} row ${this.row + r})`;
+    };
+    const packed = packWeightRows(this.pending, cols, format, this.pendingRows, where);
     writeBuffer(this.ctx, part.data, packed.data, dataBytes(format, local, cols));
     if (part.scales && packed.scales) writeBuffer(this.ctx, part.scales, packed.scales, (local * paddedCols(cols)) / QUANT_GROUP * 2);
     this.row += this.pendingRows;
     this.pendingRows = 0;
+    this.origins = [];
     await this.onBytes(packed.data.byteLength + (packed.scales?.byteLength ?? 0));
   }
 
@@ -126,6 +137,16 @@ class MatrixWriter {
       throw new ModelFormatError(`${this.m.label}: wrote ${this.row} of ${this.m.rows} rows`);
     }
   }
+}
+
+/** `tensor "<name>" row <n>`: the checkpoint row behind row `row` of a recipe. */
+function checkpointRow(recipe: TensorRecipe, row: number): string {
+  let start = 0;
+  for (const copy of recipe.rows) {
+    if (row < start + copy.rows) return `tensor ${quoteName(recipe.sources[copy.source]!.name)} row ${copy.from + row - start}`;
+    start += copy.rows;
+  }
+  return `${recipe.path} row ${row}`;
 }
 
 /** True when a recipe is one contiguous checkpoint tensor: its rows can stream straight from the file. */
@@ -173,7 +194,7 @@ export async function loadGpuWeights(
       if (sb > 0) part.scales = allocate(ctx, `${m.key}[${p.rowStart}..].scales`, sb);
       matrix.parts.push(part);
     }
-    const writer = new MatrixWriter(ctx, matrix, progress);
+    const writer = new MatrixWriter(ctx, matrix, progress, dir.description);
     for (const source of m.sources) {
       const r = recipe(source.path);
       // Stacked experts [E, n, cols] are rows of a [E·n, cols] matrix.
@@ -181,8 +202,8 @@ export async function loadGpuWeights(
       if (cols !== m.cols || r.shape.reduce((a, b) => a * b, 1) !== source.rows * m.cols) {
         throw new ModelFormatError(`${r.path}: expected ${source.rows} rows of ${m.cols} for ${m.key}, the recipe gives [${r.shape.join(', ')}]`);
       }
-      if (isPlainCopy(r)) await streamRows(dir, r, m.cols, writer.blockRows, (v) => writer.push(v), options.signal);
-      else await writer.push(await materialize(r, read));
+      if (isPlainCopy(r)) await streamRows(dir, r, m.cols, writer.blockRows, (v, row) => writer.push(v, r, row), options.signal);
+      else await writer.push(await materialize(r, read), r, 0);
     }
     await writer.flush();
     writer.finish();
@@ -224,7 +245,7 @@ async function streamRows(
   recipe: TensorRecipe,
   cols: number,
   blockRows: number,
-  sink: (values: Float32Array) => Promise<void>,
+  sink: (values: Float32Array, firstRow: number) => Promise<void>,
   signal?: AbortSignal,
 ): Promise<void> {
   const src = recipe.sources[0]!;
@@ -235,7 +256,7 @@ async function streamRows(
   for (let r = 0; r < rows; r += blockRows) {
     const n = Math.min(blockRows, rows - r);
     const bytes = await file.read(entry.info.offset + r * rowBytes, n * rowBytes, signal);
-    await sink(toFloat32(bytes, entry.info.dtype, [n, cols]));
+    await sink(toFloat32(bytes, entry.info.dtype, [n, cols]), r);
   }
 }
 
