@@ -14,14 +14,14 @@ import { resolveBenchOptions } from '../src/bench/options.js';
 import { SCENARIOS, type BenchResult } from '../src/bench/schema.js';
 import { ensureDefaultModel } from '../src/model/tiny.js';
 import { startBrowser, type BrowserSession } from './browser.js';
-import { pageActions, type PageActions } from './page-actions.js';
+import { pageActions } from './page-actions.js';
 import { ReferenceChat } from './reference-chat.js';
 import { formatMs, formatRate } from './ui/format.js';
 
 let session: BrowserSession;
 let page: Page;
 let consoleErrors: string[];
-let act: PageActions;
+const act = pageActions(() => page);
 
 /** The text behind a download link (a blob: URL of the page). */
 const downloaded = (name: string) => page.$eval(`#bench-result a[download="${name}"]`, async (a) => (await fetch((a as HTMLAnchorElement).href)).text());
@@ -33,7 +33,6 @@ describe('demo page: Benchmark button', () => {
     reference = await ReferenceChat.load(await ensureDefaultModel());
     session = await startBrowser();
     ({ page, consoleErrors } = await session.open('index.html'));
-    act = pageActions(page);
     await act.state('no-model');
     expect(await page.$eval('#bench', (b) => (b as HTMLButtonElement).disabled)).toBe(true);
     await page.select('#weight-format', 'f32');

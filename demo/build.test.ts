@@ -10,22 +10,14 @@ import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDefaultModel } from '../src/model/tiny.js';
 import { startBrowser, type BrowserSession } from './browser.js';
+import { pageActions } from './page-actions.js';
 import { ReferenceChat } from './reference-chat.js';
 
 let session: BrowserSession;
 let page: Page;
 let consoleErrors: string[];
 
-const state = (s: string) => page.waitForFunction((want) => document.body.dataset.state === want, { timeout: 110_000 }, s);
-const setValue = (selector: string, value: string) =>
-  page.$eval(
-    selector,
-    (e, v) => {
-      (e as HTMLInputElement).value = v;
-      e.dispatchEvent(new Event('change', { bubbles: true }));
-    },
-    value,
-  );
+const { state, setValue } = pageActions(() => page);
 
 describe('demo production build', () => {
   beforeAll(async () => {

@@ -20,6 +20,7 @@ import { predictMemory } from '../src/model/memory.js';
 import { ensureDefaultModel, TINY_CONFIGS } from '../src/model/tiny.js';
 import type { ChatMessage } from '../src/runtime/chat-template.js';
 import { startBrowser, type BrowserSession } from './browser.js';
+import { pageActions } from './page-actions.js';
 import { ReferenceChat } from './reference-chat.js';
 
 const SETTINGS = { weightFormat: 'f32', maxContext: 256, kvFormat: 'f32' } as const;
@@ -30,20 +31,7 @@ let page: Page;
 let consoleErrors: string[];
 let reference: ReferenceChat;
 
-/** Sets a form field the way typing would, firing `change`. */
-async function setValue(selector: string, value: string): Promise<void> {
-  await page.$eval(
-    selector,
-    (e, v) => {
-      (e as HTMLInputElement).value = v;
-      e.dispatchEvent(new Event('change', { bubbles: true }));
-    },
-    value,
-  );
-}
-
-const state = (s: string) => page.waitForFunction((want) => document.body.dataset.state === want, { timeout: 110_000 }, s);
-const text = (selector: string) => page.$eval(selector, (e) => e.textContent ?? '');
+const { state, text, setValue } = pageActions(() => page);
 
 /** Types a message, sends it with Enter and waits until the reply is over. */
 async function send(message: string, maxTokens: number): Promise<void> {

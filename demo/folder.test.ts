@@ -10,12 +10,12 @@ import type { ElementHandle, HTTPRequest, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDefaultModel } from '../src/model/tiny.js';
 import { startBrowser, type BrowserSession } from './browser.js';
-import { pageActions, type PageActions } from './page-actions.js';
+import { pageActions } from './page-actions.js';
 import { ReferenceChat } from './reference-chat.js';
 
 let session: BrowserSession;
 let page: Page;
-let act: PageActions;
+const act = pageActions(() => page);
 let consoleErrors: string[];
 let folder: string;
 let reference: ReferenceChat;
@@ -27,7 +27,6 @@ describe('demo page with a local folder (webkitdirectory input)', () => {
     reference = await ReferenceChat.load(folder);
     session = await startBrowser();
     ({ page, consoleErrors } = await session.open('index.html'));
-    act = pageActions(page);
     page.on('request', (r: HTTPRequest) => void (r.url().includes('/models/') && modelRequests.push(r.url())));
     await act.state('no-model');
   });

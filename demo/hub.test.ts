@@ -11,23 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHubServer, type HubServer } from '../src/io/hub-server.js';
 import { ensureDefaultModel, MODELS_DIR } from '../src/model/tiny.js';
 import { startBrowser, type BrowserSession } from './browser.js';
+import { pageActions } from './page-actions.js';
 import { ReferenceChat } from './reference-chat.js';
 
 let hub: HubServer;
 let session: BrowserSession;
 let page: Page;
 
-const state = (s: string) => page.waitForFunction((want) => document.body.dataset.state === want, { timeout: 110_000 }, s);
-const text = (selector: string) => page.$eval(selector, (e) => e.textContent ?? '');
-const setValue = (selector: string, value: string) =>
-  page.$eval(
-    selector,
-    (e, v) => {
-      (e as HTMLInputElement).value = v;
-      e.dispatchEvent(new Event('change', { bubbles: true }));
-    },
-    value,
-  );
+const { state, text, setValue } = pageActions(() => page);
 const shardGets = () => hub.requests.filter((r) => r.method === 'GET' && r.path.endsWith('.safetensors')).length;
 
 describe('demo page with a hub repo id', () => {
