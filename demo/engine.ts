@@ -181,14 +181,13 @@ export class Engine {
     const { model } = this.current();
     const { enableThinking, ...generate } = sampling;
     const stream = model.chat(messages, { ...generate, enableThinking, signal });
-    let tokens = 0;
     let lastReading = -Infinity;
     for (;;) {
       const r = await stream.next();
       if (r.done) {
         return { text: r.value.text, finishReason: r.value.finishReason, stats: r.value.stats, memory: model.memory() };
       }
-      tokens++;
+      const tokens = r.value.generated;
       const now = performance.now();
       if (onMemory && now - lastReading >= MEMORY_READING_MS) {
         lastReading = now;

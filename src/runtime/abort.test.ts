@@ -191,6 +191,29 @@ describe('abort while generating', () => {
     expect(gpuMemory()).toEqual(before);
   });
 
+  it('while text is held back (a possible stop string): the last chunk releases it, counted as the same token', async () => {
+    model.reset();
+    const decode = (ids: number[]) => model.tokenizer.decode(ids);
+    // The text of tokens 3–4 followed by a character the model never writes: a stop string that
+    // is only ever partly matched, so their text is held back until the end.
+    const held = decode(reference.slice(0, 4)).slice(decode(reference.slice(0, 2)).length);
+    expect(held.length).toBeGreaterThan(0);
+    const controller = new AbortController();
+    const chunks: { token: number; text: string; generated: number }[] = [];
+    const stream = model.generate(PROMPT, { ...GREEDY, maxTokens: 30, stop: [held + '\u0000'], signal: controller.signal });
+    const error = await rejectionOf(
+      drain(stream, (c) => {
+        chunks.push(c);
+        if (c.generated === 4) controller.abort();
+      }),
+    );
+    expect(error).toBeInstanceOf(AbortedError);
+    expect(chunks.map((c) => c.generated)).toEqual([1, 2, 3, 4, 4]);
+    expect(chunks.map((c) => c.token)).toEqual([...reference.slice(0, 4), reference[3]]);
+    expect(chunks.at(-1)!.text).toBe(held);
+    expect(chunks.map((c) => c.text).join('')).toBe(decode(reference.slice(0, 4)));
+  });
+
   it('a signal aborted before the call: AbortedError, nothing submitted, the cache unchanged', async () => {
     model.reset();
     await model.generateText([1, 2], { ...GREEDY, maxTokens: 2 });

@@ -19,10 +19,18 @@ import type { ChatMessage } from './chat-template.js';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
+/**
+ * One per generated token (none for an end-of-sequence token or the token that completes a stop
+ * string, unless it brings text). A cancelled generation may end with one more chunk that
+ * releases the text held back after its last token (`token` and `generated` repeat; an
+ * incomplete character shows as U+FFFD), so count tokens with `generated`, not by chunks.
+ */
 export interface GenerationChunk {
   token: number;
   /** Newly completed text (may be empty while a UTF-8 character or a possible stop string is pending). */
   text: string;
+  /** Tokens generated so far by this call, this one included. */
+  generated: number;
 }
 
 export interface GenerationStats {
@@ -189,6 +197,8 @@ export class Generator {
       let text = '';
       let finishReason: FinishReason = 'length';
       let firstAt = 0;
+      /** After the last token: the text the decoder and the stop matcher still hold (up to a stop string). */
+      const releaseHeldBack = () => stops.push(decoder.flush()).emit + stops.flush();
       for (let step = 0; ; step++) {
         // Unless this token is certainly the last, submit the step that feeds it (from the GPU's
         // token buffer) before reading it back: the GPU runs it while the host waits.
@@ -204,12 +214,13 @@ export class Generator {
           done = true;
         } else {
           const piece = stops.push(decoder.push(id));
-          text += piece.emit;
-          if (piece.emit || !piece.stopped) yield { token: id, text: piece.emit };
+          let emit = piece.emit;
           if (piece.stopped) {
             finishReason = 'stop';
             done = true;
-          }
+          } else if (done) emit += releaseHeldBack();
+          text += emit;
+          if (emit || !piece.stopped) yield { token: id, text: emit, generated: tokens.length };
         }
         if (!done && opts.signal?.aborted) {
           finishReason = 'abort';
@@ -223,10 +234,10 @@ export class Generator {
         }
         slot ^= 1;
       }
-      if (finishReason !== 'stop') {
-        const rest = stops.push(decoder.flush()).emit + stops.flush();
+      if (finishReason === 'abort') {
+        const rest = releaseHeldBack();
         text += rest;
-        if (rest) yield { token: tokens[tokens.length - 1]!, text: rest };
+        if (rest) yield { token: tokens[tokens.length - 1]!, text: rest, generated: tokens.length };
       }
       onEnd?.(text, tokens);
       if (finishReason === 'abort') throw new AbortedError('generation was cancelled');

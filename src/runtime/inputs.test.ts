@@ -225,12 +225,18 @@ describe('streamed text and UTF-8 boundaries', () => {
     }
   });
 
-  it('sampled generations (random tokens, split characters included): chunks add up to result.text = decode(tokens)', async () => {
+  it('sampled generations (random tokens, split characters included): one chunk per token, adding up to result.text = decode(tokens)', async () => {
     let splits = 0;
     for (const seed of [1, 2, 3]) {
       model.reset();
       const chunks: string[] = [];
-      const result = await drain(model.generate([1, 2, 3], { temperature: 2, seed, maxTokens: 24, eosTokenIds: [] }), (c) => chunks.push(c.text));
+      const counts: number[] = [];
+      const result = await drain(model.generate([1, 2, 3], { temperature: 2, seed, maxTokens: 24, eosTokenIds: [] }), (c) => {
+        chunks.push(c.text);
+        counts.push(c.generated);
+      });
+      // The last token's chunk also carries whatever text was still held back.
+      expect(counts).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
       expect(chunks.join('')).toBe(result.text);
       expect(result.text).toBe(model.tokenizer.decode(result.tokens));
       for (const c of chunks) expect(c).not.toMatch(LONE_SURROGATE);

@@ -13,9 +13,11 @@
  * every 50 ms). The loader streams the checkpoint in blocks of rows of at most 16 MiB
  * (BLOCK_BYTES in packed-weights.ts), written to the GPU one after another, so at most two are
  * alive at once (the one being read, the previous one until the loop lets it go) whatever the
- * checkpoint's size: the live peak must stay under three blocks (48 MiB, 12 % of the 405 MiB
- * checkpoint; holding its largest tensor, the 136 MiB q4 embedding, would fail). Measured on
- * SwiftShader (2 cores): 36.7–37.2 MiB.
+ * checkpoint's size. A sample is read 3 ms after its GC while the load goes on, so a block read
+ * in those 3 ms counts too: the measured peak varies with the machine (36.7–37.2 MiB on one
+ * 2-core SwiftShader machine, 52.5 MiB on a CI run). The bound, five blocks (80 MiB, 20 % of the
+ * 405 MiB checkpoint), does not pin that count; it fails if the loader held any whole large tensor
+ * (the q4 embedding alone is 136 MiB) or the checkpoint.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,8 +36,8 @@ import { Qwen35Model } from './model.js';
 
 const BF16_DIR = join(MODELS_DIR, 'synthetic-0.8B');
 const Q4_DIR = join(MODELS_DIR, 'synthetic-0.8B-q4');
-/** Peak live JS memory allowed during a load: three 16 MiB row blocks (see above). */
-const JS_PEAK_BOUND = 3 * 16 * 2 ** 20;
+/** Peak live JS memory allowed during a load: five 16 MiB row blocks (see above). */
+const JS_PEAK_BOUND = 5 * 16 * 2 ** 20;
 
 /** Converts once; a concurrent run that finished first wins (its folder is complete). */
 async function ensurePackedQ4(): Promise<void> {
