@@ -7,7 +7,8 @@
  * ~40–50 s, so the checkpoint is generated once (models/synthetic-0.8B, the folder `qwen35
  * make-tiny --preset 0.8B` writes, ~20 s) and converted once to packed q4
  * (models/synthetic-0.8B-q4, ~45 s); both are kept for later runs. Loading the packed q4 model
- * then takes ~4 s per session; this file runs in ~10 s when the folders exist.
+ * then takes ~4 s per session; this file runs in ~35 s when the folders exist (the bf16 case below
+ * is ~25 s of it).
  *
  * Each load also samples the JS memory (js-memory.ts: heapUsed + arrayBuffers after a forced GC,
  * every 50 ms). The loader streams the checkpoint in blocks of rows of at most 16 MiB
@@ -18,6 +19,12 @@
  * 2-core SwiftShader machine, 52.5 MiB on a CI run). The bound, five blocks (80 MiB, 20 % of the
  * 405 MiB checkpoint), does not pin that count; it fails if the loader held any whole large tensor
  * (the q4 embedding alone is 136 MiB) or the checkpoint.
+ *
+ * The bf16 checkpoint quantized to q4 while it loads (what a hub checkpoint gets; ~25 s) holds
+ * more per block: the bf16 rows read, their f32 values gathered into a block of at most 16 MiB
+ * (BLOCK_BYTES in gpu-weights.ts) and the packed q4 rows (61.0–61.2 MiB measured here). Its bound,
+ * eight blocks (128 MiB, 9 % of the 1.4 GiB checkpoint), fails if the loader held the bf16
+ * embedding (485 MiB) or any whole f32 projection of the larger ones.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +45,32 @@ const BF16_DIR = join(MODELS_DIR, 'synthetic-0.8B');
 const Q4_DIR = join(MODELS_DIR, 'synthetic-0.8B-q4');
 /** Peak live JS memory allowed during a load: five 16 MiB row blocks (see above). */
 const JS_PEAK_BOUND = 5 * 16 * 2 ** 20;
+/** The same while a bf16 checkpoint is quantized to q4 on load: eight blocks (see above). */
+const JS_PEAK_BOUND_QUANTIZING = 8 * 16 * 2 ** 20;
+
+let gpu: GpuContext;
+
+const folderBytes = (dir: string): number => readdirSync(dir).reduce((a, f) => a + statSync(join(dir, f)).size, 0);
+
+/** Loads `dir` while sampling the JS memory; logs the peak and checks it against `bound`. */
+async function loadMeasuringJs(dir: string, what: string, bound: number, options: { maxContext: number; weightFormat?: 'q4' }): Promise<Qwen35Model> {
+  const sampler = await sampleJsMemory(50);
+  const model = await Qwen35Model.load(new FsCheckpointSource(dir), { gpu, ...options, onProgress: () => sampler.sample() });
+  const js = await sampler.stop();
+  const checkpointBytes = folderBytes(dir);
+  console.log(
+    `0.8B ${what}: peak live JS memory +${formatBytes(js.peakLive)} (${((100 * js.peakLive) / checkpointBytes).toFixed(1)} % of the ` +
+      `${formatBytes(checkpointBytes)} checkpoint; ${js.samples} samples), without GC +${formatBytes(js.peakRaw)}`,
+  );
+  try {
+    expect(js.samples).toBeGreaterThan(10);
+    expect(js.peakLive).toBeLessThan(bound);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
 
 /** Converts once; a concurrent run that finished first wins (its folder is complete). */
 async function ensurePackedQ4(): Promise<void> {
@@ -50,7 +83,6 @@ async function ensurePackedQ4(): Promise<void> {
   );
 }
 
-let gpu: GpuContext;
 beforeAll(async () => {
   await generateCheckpoint(PRESETS['0.8B']!, BF16_DIR, { maxShardBytes: PRESET_SHARD_BYTES });
   await ensurePackedQ4();
@@ -60,17 +92,8 @@ afterAll(() => gpu?.destroy());
 
 describe.each([1000, 5001])('Qwen3.5-0.8B shape, q4, context %i', (maxContext) => {
   it('measured == predicted in every category', async () => {
-    const sampler = await sampleJsMemory(50);
-    const model = await Qwen35Model.load(new FsCheckpointSource(Q4_DIR), { gpu, maxContext, onProgress: () => sampler.sample() });
-    const js = await sampler.stop();
+    const model = await loadMeasuringJs(Q4_DIR, 'q4 load', JS_PEAK_BOUND, { maxContext });
     try {
-      const checkpointBytes = readdirSync(Q4_DIR).reduce((a, f) => a + statSync(join(Q4_DIR, f)).size, 0);
-      console.log(
-        `0.8B q4 load: peak live JS memory +${formatBytes(js.peakLive)} (${((100 * js.peakLive) / checkpointBytes).toFixed(1)} % of the ` +
-          `${formatBytes(checkpointBytes)} checkpoint; ${js.samples} samples), without GC +${formatBytes(js.peakRaw)}`,
-      );
-      expect(js.samples).toBeGreaterThan(10);
-      expect(js.peakLive).toBeLessThan(JS_PEAK_BOUND);
       const m = model.memory();
       expect(model.session.options.formats.mlp).toBe('q4');
       expect(m.predicted.byCategory).toEqual(predictMemory(PRESETS['0.8B']!, { weightFormat: 'q4', maxContext }).byCategory);
@@ -78,6 +101,21 @@ describe.each([1000, 5001])('Qwen3.5-0.8B shape, q4, context %i', (maxContext) =
       expect(m.measured['kv-cache']).toBe(6 * 2 * maxContext * 2 * 256 * 2);
       // DeltaNet state of the 18 GDN layers, by allocator label: (K − 1) × 6144 conv channels and 16 × 128 × 128, f32.
       expect(m.measuredLinearState).toEqual({ conv: 18 * 3 * 6144 * 4, recurrent: 18 * 16 * 128 * 128 * 4 });
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('Qwen3.5-0.8B shape, bf16 checkpoint quantized to q4 on load', () => {
+  it('holds a few blocks of JS memory, and the GPU memory is that of the packed q4 load', async () => {
+    const maxContext = 1000;
+    const model = await loadMeasuringJs(BF16_DIR, 'bf16 → q4 on load', JS_PEAK_BOUND_QUANTIZING, { maxContext, weightFormat: 'q4' });
+    try {
+      expect(model.session.options.formats.embedding).toBe('q4');
+      const m = model.memory();
+      expect(m.predicted.byCategory).toEqual(predictMemory(PRESETS['0.8B']!, { weightFormat: 'q4', maxContext }).byCategory);
+      for (const c of MEMORY_CATEGORIES) expect(m.measured[c], c).toBe(m.predicted.byCategory[c]);
     } finally {
       model.dispose();
     }
