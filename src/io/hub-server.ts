@@ -5,8 +5,9 @@
  *       416 for unsatisfiable ranges, 404 with X-Error-Code EntryNotFound / RepoNotFound
  *   GET /api/models/{owner}/{name}/tree/{rev}[/{path}]?recursive=  (listFiles of @huggingface/hub)
  * Like the hub's LFS files, `*.safetensors` have the SHA-256 of their content as ETag (and
- * X-Linked-Etag, and `lfs.oid` in the listing), hashed once per version of the file on its first
- * request (~1 s per GiB); other files have a size-mtime ETag.
+ * X-Linked-Etag, and `lfs.oid` in the listing); other files, like the hub's files kept in git,
+ * have their git blob id (SHA-1 of "blob <size>\0" + content) as ETag and listing `oid`. Hashed
+ * once per version (size, mtime) of a file, on its first request (~1 s per GiB).
  * with an optional bearer token and CORS (the demo page fetches from it). Every revision name
  * serves the same files. Used by the tests (with fault injection), the demo and `qwen35 serve`.
  */
@@ -120,27 +121,29 @@ const statTag = (st: BigIntStats): string => `${st.size.toString(16)}-${st.mtime
 /** Files served like the hub's LFS files: their ETag is the SHA-256 of their content. */
 const isLfs = (path: string): boolean => path.endsWith('.safetensors');
 
-/** SHA-256 of each LFS file, by path and size-mtime (computed once per version of the file). */
-const lfsHashes = new Map<string, Promise<string>>();
+/** Content hash of each file, by path and size-mtime (computed once per version of the file). */
+const contentHashes = new Map<string, Promise<string>>();
 
-function sha256OfFile(path: string, st: BigIntStats): Promise<string> {
+/** SHA-256 of the content (LFS files) or git blob id (other files) of a file. */
+function contentHashOf(path: string, st: BigIntStats): Promise<string> {
   const key = `${path}\0${statTag(st)}`;
-  let hash = lfsHashes.get(key);
+  let hash = contentHashes.get(key);
   if (!hash) {
     hash = (async () => {
-      const h = createHash('sha256');
+      const h = createHash(isLfs(path) ? 'sha256' : 'sha1');
+      if (!isLfs(path)) h.update(`blob ${st.size}\0`);
       for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) h.update(chunk);
       return h.digest('hex');
     })();
-    hash.catch(() => lfsHashes.delete(key));
-    lfsHashes.set(key, hash);
+    hash.catch(() => contentHashes.delete(key));
+    contentHashes.set(key, hash);
   }
   return hash;
 }
 
-/** The quoted ETag of a file: its SHA-256 for LFS files, else size-mtime. */
+/** The quoted ETag of a file: its content hash, as the hub's. */
 async function etagOf(path: string, st: BigIntStats): Promise<string> {
-  return `"${isLfs(path) ? await sha256OfFile(path, st) : statTag(st)}"`;
+  return `"${await contentHashOf(path, st)}"`;
 }
 
 async function statOrUndefined(path: string): Promise<BigIntStats | undefined> {
@@ -237,14 +240,15 @@ async function listTree(dir: string, sub: string, recursive: boolean): Promise<o
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const path = sub ? `${sub}/${e.name}` : e.name;
     const st = await fsp.stat(join(dir, path), { bigint: true });
-    const oid = statTag(st);
     if (e.isDirectory()) {
-      out.push({ type: 'directory', oid, size: 0, path });
+      out.push({ type: 'directory', oid: statTag(st), size: 0, path });
       if (recursive) out.push(...(await listTree(dir, path, true)));
     } else if (e.isFile()) {
       const size = Number(st.size);
-      const lfs = isLfs(path) ? { lfs: { oid: await sha256OfFile(join(dir, path), st), size, pointerSize: 134 } } : {};
-      out.push({ type: 'file', oid, size, path, ...lfs });
+      // The hub's oid is a git blob id; an LFS file's is that of its pointer file (not served here).
+      const hash = await contentHashOf(join(dir, path), st);
+      const lfs = isLfs(path) ? { lfs: { oid: hash, size, pointerSize: 134 } } : {};
+      out.push({ type: 'file', oid: isLfs(path) ? statTag(st) : hash, size, path, ...lfs });
     }
   }
   return out;

@@ -236,11 +236,30 @@ describe('CachedCheckpointSource (Node disk)', () => {
     expect(await store.storedBytes('acme/tiny/main', SHARD)).toBe(0);
   });
 
-  it('files without a SHA-256 ETag (not LFS) are checked by size only', async () => {
-    const remote = await hub().openRemote('config.json');
-    expect(remote.etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
-    expect(remote.sha256).toBeUndefined();
-    expect((await hub().openRemote(SHARD)).sha256).toBe(sha256(files.get(SHARD)!));
+  const gitBlobId = (bytes: Uint8Array) => createHash('sha1').update(`blob ${bytes.byteLength}\0`).update(bytes).digest('hex');
+
+  it('the content hash comes from the ETag: SHA-256 for LFS files, the git blob id for the others', async () => {
+    const config = await hub().openRemote('config.json');
+    expect(config.etag).toBe(`"${gitBlobId(files.get('config.json')!)}"`);
+    expect(config.contentHash).toEqual({ kind: 'git-blob', hex: gitBlobId(files.get('config.json')!) });
+    expect((await hub().openRemote(SHARD)).contentHash).toEqual({ kind: 'sha256', hex: sha256(files.get(SHARD)!) });
+  });
+
+  it('a git file (config.json) served with one byte flipped: its git blob id differs from the ETag, the copy is deleted and reported', async () => {
+    server.faults.corrupt(17, { path: 'config.json', method: 'GET', times: 1 });
+    const err = (await new CachedCheckpointSource(hub(), store).open('config.json').catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.reason).toBe('integrity');
+    const served = files.get('config.json')!.slice();
+    served[17]! ^= 0xff;
+    expect(err.message).toBe(
+      `config.json: the downloaded bytes have git blob id (SHA-1) ${gitBlobId(served)}, but ${server.url}/acme/tiny/resolve/main/config.json ` +
+        `announced ${gitBlobId(files.get('config.json')!)} (its ETag); the corrupted copy was deleted, load the model again`,
+    );
+    expect(await store.storedBytes('acme/tiny/main', 'config.json')).toBe(0);
+    const again = await new CachedCheckpointSource(hub(), store).open('config.json'); // the next open downloads it again
+    const want = files.get('config.json')!;
+    expect(firstDifference(await again.read(0, want.byteLength), want)).toBe(-1);
   });
 
   for (const [kind, makeError] of [

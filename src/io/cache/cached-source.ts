@@ -4,12 +4,12 @@
  * cached copy, also offline. An interrupted download resumes from the bytes kept, with a Range
  * request validated by the ETag (If-Range); if the file changed on the server, the partial is
  * dropped and the download restarts from zero. A finished file must have exactly the size the
- * server announced and, where its origin states the content's SHA-256 (the hub's ETag of an LFS
- * file), that hash — computed as the bytes stream into the store (a resumed download first
+ * server announced and, where its origin states a hash of the content (the hub's ETag: an LFS
+ * file's SHA-256, a git file's blob id), that hash — computed as the bytes stream into the store (a resumed download first
  * hashes the bytes it kept); otherwise the copy is deleted and the failure reported.
  */
 import { formatBytes, ProgressTracker } from '../progress.js';
-import { createSha256, type IncrementalHash } from '../sha256.js';
+import { contentHashName, startContentHash, type IncrementalHash } from '../content-hash.js';
 import { checkTextFileSize, type ByteSource, type CheckpointSource, type ProgressCallback } from '../source.js';
 import { isAbortError, readWholeText, RemoteError, type RemoteCheckpointSource, type RemoteFile } from '../sources/remote.js';
 import { cacheFileSegments, isQuotaError, type CacheManifest, type CacheStore, type CachedFileEntry } from './store.js';
@@ -169,9 +169,9 @@ export class CachedCheckpointSource implements CheckpointSource {
     await this.#checkRoom(remote, size - from);
     await this.#setEntry(name, { size, ...(etag ? { etag } : {}), complete: false });
     this.#tracker.addFile(name, size, from);
-    let sha256: string | undefined;
+    let digest: string | undefined;
     try {
-      sha256 = await this.#transfer(remote, from);
+      digest = await this.#transfer(remote, size, from);
     } catch (e) {
       if (mayRestart && e instanceof RemoteError && e.reason === 'changed') {
         await this.#store.deleteFile(this.#model, name);
@@ -184,10 +184,11 @@ export class CachedCheckpointSource implements CheckpointSource {
     if (stored !== size) {
       await this.#discard(remote, `the cached copy has ${stored} bytes but ${remote.url} announced ${size}; the copy was deleted, load the model again`);
     }
-    if (sha256 !== remote.sha256) {
+    const announced = remote.contentHash;
+    if (announced && digest !== announced.hex) {
       await this.#discard(
         remote,
-        `the downloaded bytes have SHA-256 ${sha256}, but ${remote.url} announced ${remote.sha256} (its ETag); ` +
+        `the downloaded bytes have ${contentHashName(announced.kind)} ${digest}, but ${remote.url} announced ${announced.hex} (its ETag); ` +
           'the corrupted copy was deleted, load the model again',
       );
     }
@@ -206,10 +207,10 @@ export class CachedCheckpointSource implements CheckpointSource {
 
   /**
    * Streams the rest of the file into the store; the writer is closed (partial kept) whatever
-   * happens. Returns the SHA-256 of the whole file where the remote states one to check against.
+   * happens. Returns the digest of the whole file where the remote states a hash to check against.
    */
-  async #transfer(remote: RemoteFile, from: number): Promise<string | undefined> {
-    const hash = remote.sha256 ? await this.#hashKept(remote.name, from) : undefined;
+  async #transfer(remote: RemoteFile, size: number, from: number): Promise<string | undefined> {
+    const hash = remote.contentHash ? await this.#hashKept(remote.name, await startContentHash(remote.contentHash.kind, size), from) : undefined;
     const writer = await this.#store.openWriter(this.#model, remote.name, from);
     let done = from;
     let failed = false;
@@ -232,9 +233,8 @@ export class CachedCheckpointSource implements CheckpointSource {
     return hash?.digestHex();
   }
 
-  /** A hash fed with the first `bytes` bytes of the file kept in the store (a resumed download), read back in pieces. */
-  async #hashKept(name: string, bytes: number): Promise<IncrementalHash> {
-    const hash = await createSha256();
+  /** `hash` fed with the first `bytes` bytes of the file kept in the store (a resumed download), read back in pieces. */
+  async #hashKept(name: string, hash: IncrementalHash, bytes: number): Promise<IncrementalHash> {
     if (bytes === 0) return hash;
     const kept = await this.#store.openReader(this.#model, name);
     for (let at = 0; at < bytes; at += HASH_READ_BYTES) hash.update(await kept.read(at, Math.min(HASH_READ_BYTES, bytes - at), this.#opts.signal));

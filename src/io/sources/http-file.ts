@@ -11,6 +11,7 @@
  */
 import { AbortedError, ModelFormatError } from '../../errors.js';
 import { redactSecrets } from './redact.js';
+import type { ContentHash } from '../content-hash.js';
 import {
   backoffMs,
   combineSignals,
@@ -46,8 +47,8 @@ export interface HttpFileInit {
   secrets: readonly string[];
   /** Size announced by someone else (hub metadata); a different size from the server is an error. */
   expectedSize?: number;
-  /** SHA-256 of the content announced by someone else (the hub's ETag of an LFS file). */
-  sha256?: string | undefined;
+  /** Hash of the content announced by someone else (the hub's ETag). */
+  contentHash?: ContentHash | undefined;
 }
 
 /** If-Range only where CORS does not apply (Node). */
@@ -125,8 +126,8 @@ export class HttpFile implements RemoteFile {
     return this.#etag;
   }
 
-  get sha256(): string | undefined {
-    return this.#init.sha256;
+  get contentHash(): ContentHash | undefined {
+    return this.#init.contentHash;
   }
 
   async size(): Promise<number> {

@@ -16,7 +16,7 @@ import { HttpFile, isRetryable } from './http-file.js';
 import { encodeFileName } from './names.js';
 import { redactSecrets, redactUrl } from './redact.js';
 import { combineSignals, readWholeText, RemoteError, retrying, type RemoteCheckpointSource, type RemoteFile } from './remote.js';
-import { sha256OfEtag } from '../sha256.js';
+import { contentHashOfHubEtag } from '../content-hash.js';
 
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
 
@@ -150,7 +150,7 @@ export class HubCheckpointSource implements RemoteCheckpointSource {
       signal: this.#opts.signal,
       secrets: this.#secrets,
       expectedSize: info.size,
-      sha256: sha256OfEtag(info.etag),
+      contentHash: contentHashOfHubEtag(info.etag),
     });
   }
 

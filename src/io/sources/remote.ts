@@ -5,6 +5,7 @@
  */
 import { AbortedError, DownloadError } from '../../errors.js';
 import { checkTextFileSize, type ByteSource, type CheckpointSource } from '../source.js';
+import type { ContentHash } from '../content-hash.js';
 
 /** One remote file. */
 export interface RemoteFile extends ByteSource {
@@ -12,8 +13,8 @@ export interface RemoteFile extends ByteSource {
   readonly url: string;
   /** The validator of the version being read: the server's ETag, if it sent one. */
   readonly etag: string | undefined;
-  /** SHA-256 (lower-case hex) of the whole content as its origin states it (the hub: an LFS file's ETag), if known. */
-  readonly sha256?: string | undefined;
+  /** Hash of the whole content as its origin states it (the hub: in the ETag), if known. */
+  readonly contentHash?: ContentHash | undefined;
   /**
    * Bytes [from, size) in order, as they arrive. Resumes by itself after a dropped connection
    * (If-Range on the ETag); throws `RemoteError` with reason 'changed' if the file changed.
