@@ -82,19 +82,17 @@ describe('demo page with a local folder', () => {
   });
 
   it('directory picker: loads from the FileSystemDirectoryHandle it returns, and replies as the CPU reference', async () => {
-    const files = readdirSync(folder).sort();
+    const name = `picked-${basename(folder)}`;
     // The tiny model's files into an OPFS folder (through the dev server's copy, before the load).
-    const name = await page.evaluate(async (model: string, names: string[]) => {
-      const root = await navigator.storage.getDirectory();
-      const dir = await root.getDirectoryHandle(`picked-${model}`, { create: true });
+    await page.evaluate(async (model: string, dirName: string, names: string[]) => {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle(dirName, { create: true });
       for (const n of names) {
         const bytes = await (await fetch(`/models/${model}/${n}`)).arrayBuffer();
         const w = await (await dir.getFileHandle(n, { create: true })).createWritable();
         await w.write(bytes);
         await w.close();
       }
-      return dir.name;
-    }, basename(folder), files);
+    }, basename(folder), name, readdirSync(folder));
     await page.reload(); // a fresh page: no model, no messages
     await act.state('no-model');
     await page.evaluate(async (dirName: string) => {

@@ -11,11 +11,11 @@
  * with an optional bearer token and CORS (the demo page fetches from it). Every revision name
  * serves the same files. Used by the tests (with fault injection), the demo and `qwen35 serve`.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp, type BigIntStats } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { startContentHash } from './content-hash.js';
 import { fileNameSegments } from './sources/names.js';
 
 export interface HubServerOptions {
@@ -130,10 +130,9 @@ function contentHashOf(path: string, st: BigIntStats): Promise<string> {
   let hash = contentHashes.get(key);
   if (!hash) {
     hash = (async () => {
-      const h = createHash(isLfs(path) ? 'sha256' : 'sha1');
-      if (!isLfs(path)) h.update(`blob ${st.size}\0`);
+      const h = await startContentHash(isLfs(path) ? 'sha256' : 'git-blob', Number(st.size));
       for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) h.update(chunk);
-      return h.digest('hex');
+      return h.digestHex();
     })();
     hash.catch(() => contentHashes.delete(key));
     contentHashes.set(key, hash);

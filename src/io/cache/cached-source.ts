@@ -5,8 +5,9 @@
  * request validated by the ETag (If-Range); if the file changed on the server, the partial is
  * dropped and the download restarts from zero. A finished file must have exactly the size the
  * server announced and, where its origin states a hash of the content (the hub's ETag: an LFS
- * file's SHA-256, a git file's blob id), that hash — computed as the bytes stream into the store (a resumed download first
- * hashes the bytes it kept); otherwise the copy is deleted and the failure reported.
+ * file's SHA-256, a git file's blob id), that hash — computed as the bytes stream into the store
+ * (a resumed download first hashes the bytes it kept); otherwise the copy is deleted and the
+ * failure reported.
  */
 import { formatBytes, ProgressTracker } from '../progress.js';
 import { contentHashName, startContentHash, type IncrementalHash } from '../content-hash.js';
