@@ -1,15 +1,18 @@
 /**
  * Uploads a checkpoint into GPU buffers following the weight plan (gpu-weight-plan.ts): fused
- * matrices in their chosen format (quantized on the CPU as rows stream in) and f32 vectors.
- * Peak JS memory is one block of rows (≤ 16 MiB of f32) plus one small tensor: a plain
+ * matrices in their chosen format (quantized on the CPU as rows stream in, on worker threads by
+ * default: pack-pool.ts) and f32 vectors. Peak JS memory is one block of rows (≤ 16 MiB of f32)
+ * per quantize worker plus one being read, and one small tensor: a plain
  * checkpoint tensor is read in row blocks straight from its file; only tensors that need
  * reshuffling (Qwen3-Next de-interleaving, per-expert stacking, FP8 scaling) are materialized.
  * On any failure every buffer created so far is destroyed.
  */
-import { AbortedError, ModelFormatError } from '../errors.js';
+import { AbortedError, InvalidArgumentError, ModelFormatError } from '../errors.js';
 import { storageUsage, writeBuffer, type KernelContext } from '../gpu/kernel.js';
-import { dataBytes, paddedCols, QUANT_GROUP, scaleBytes } from '../io/formats.js';
+import { dataBytes, isQuantized, paddedCols, QUANT_GROUP, scaleBytes } from '../io/formats.js';
+import { defaultPackThreads, PackPool } from '../io/pack-pool.js';
 import { packWeightRows } from '../io/pack-weights.js';
+import type { PackedMatrix } from '../io/quantize.js';
 import { toFloat32 } from '../io/safetensors.js';
 import { quoteName } from '../io/show-value.js';
 import type { ProgressCallback } from '../io/source.js';
@@ -63,25 +66,46 @@ export interface GpuWeights {
 export interface LoadWeightsOptions {
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
+  /**
+   * Workers that quantize on load (q8/q4 from a bf16/f16/f32 checkpoint); default one per spare
+   * core, at most 4; 0 packs on the caller's thread. The bytes are the same either way.
+   */
+  quantizeThreads?: number;
 }
 
 /** f32 bytes of one block of rows converted at a time. */
 const BLOCK_BYTES = 16 * 2 ** 20;
+/** More workers than this only add memory (a block each): the GPU upload is the next bottleneck. */
+const MAX_QUANTIZE_THREADS = 16;
 /** Wait for the queue after this many uploaded bytes so Dawn's staging memory stays bounded. */
 const FLUSH_BYTES = 256 * 2 ** 20;
+
+/** A block of rows on its way to the GPU: where it goes and how to name its rows in messages. */
+interface RowBlock {
+  values: Float32Array;
+  rows: number;
+  part: GpuMatrixPart;
+  /** First row of the block inside its part. */
+  local: number;
+  where: (row: number) => string;
+}
 
 /**
  * Streams rows (in order) into a matrix's parts. Rows are packed in blocks of an even number of
  * rows counted from the start of each part, so every write offset — including the scale array's,
- * 2 bytes per group of 32 — is a multiple of 4 bytes.
+ * 2 bytes per group of 32 — is a multiple of 4 bytes. With a PackPool, q8/q4 blocks are packed on
+ * its workers, one block in flight per worker while the next one is read.
  */
 class MatrixWriter {
-  /** Rows written so far (= first row of the pending block). */
+  /** Rows handed on so far (= first row of the pending block). */
   private row = 0;
-  private readonly pending: Float32Array;
+  private pending: Float32Array;
   private pendingRows = 0;
   /** Where the pending rows come from: from pending row `at` on, rows of `recipe` counted from `row` (for messages). */
   private origins: { at: number; recipe: TensorRecipe; row: number }[] = [];
+  /** Blocks out on the pool, oldest first, and blocks back from it for reuse. */
+  private readonly inFlight: Promise<void>[] = [];
+  private readonly spare: Float32Array[] = [];
   readonly blockRows: number;
 
   constructor(
@@ -89,6 +113,7 @@ class MatrixWriter {
     private readonly m: GpuMatrix,
     private readonly onBytes: (n: number) => Promise<void>,
     private readonly description: string,
+    private readonly pool: PackPool | undefined,
   ) {
     this.blockRows = Math.max(2, 2 * Math.floor(BLOCK_BYTES / (8 * m.cols)));
     this.pending = new Float32Array(this.blockRows * m.cols);
@@ -113,29 +138,56 @@ class MatrixWriter {
     }
   }
 
-  /** Packs and writes the pending rows (all inside the current part). */
+  /** Packs and writes the pending rows (all inside the current part), on the pool when there is one. */
   async flush(): Promise<void> {
     if (this.pendingRows === 0) return;
-    const { format, cols } = this.m;
     const part = this.part();
-    const local = this.row - part.rowStart;
+    const [origins, first] = [this.origins, this.row];
     const where = (r: number): string => {
-      const o = this.origins.findLast((x) => x.at <= r)!;
-      return `${this.description}: ${checkpointRow(o.recipe, o.row + r - o.at)} (for ${this.m.label} row ${this.row + r})`;
+      const o = origins.findLast((x) => x.at <= r)!;
+      return `${this.description}: ${checkpointRow(o.recipe, o.row + r - o.at)} (for ${this.m.label} row ${first + r})`;
     };
-    const packed = packWeightRows(this.pending, cols, format, this.pendingRows, where);
-    writeBuffer(this.ctx, part.data, packed.data, dataBytes(format, local, cols));
-    if (part.scales && packed.scales) writeBuffer(this.ctx, part.scales, packed.scales, (local * paddedCols(cols)) / QUANT_GROUP * 2);
+    const block: RowBlock = { values: this.pending, rows: this.pendingRows, part, local: first - part.rowStart, where };
     this.row += this.pendingRows;
     this.pendingRows = 0;
     this.origins = [];
+    const { format, cols } = this.m;
+    if (!this.pool || !isQuantized(format)) {
+      await this.write(block, packWeightRows(block.values, cols, format, block.rows, where));
+      return;
+    }
+    this.pending = this.spare.pop() ?? new Float32Array(this.blockRows * cols);
+    const task = this.packOnPool(this.pool, block).then((packed) => this.write(block, packed));
+    task.catch(() => {}); // awaited below or by finish()/settle(); until then a failure is not unhandled
+    this.inFlight.push(task);
+    while (this.inFlight.length > this.pool.threads) await this.inFlight.shift();
+  }
+
+  private async packOnPool(pool: PackPool, block: RowBlock): Promise<PackedMatrix> {
+    const { format, cols } = this.m;
+    const out = await pool.pack(block.values, cols, format, block.rows);
+    this.spare.push(out.values);
+    // A refused value: packing the block here again gives the error that names its row and column.
+    return out.packed ?? packWeightRows(out.values, cols, format, block.rows, block.where);
+  }
+
+  private async write(block: RowBlock, packed: PackedMatrix): Promise<void> {
+    const { format, cols } = this.m;
+    writeBuffer(this.ctx, block.part.data, packed.data, dataBytes(format, block.local, cols));
+    if (block.part.scales && packed.scales) writeBuffer(this.ctx, block.part.scales, packed.scales, (block.local * paddedCols(cols)) / QUANT_GROUP * 2);
     await this.onBytes(packed.data.byteLength + (packed.scales?.byteLength ?? 0));
   }
 
-  finish(): void {
-    if (this.row !== this.m.rows || this.pendingRows !== 0) {
-      throw new ModelFormatError(`${this.m.label}: wrote ${this.row} of ${this.m.rows} rows`);
-    }
+  /** Writes what is left and checks that every row arrived. */
+  async finish(): Promise<void> {
+    await this.flush();
+    while (this.inFlight.length > 0) await this.inFlight.shift();
+    if (this.row !== this.m.rows) throw new ModelFormatError(`${this.m.label}: wrote ${this.row} of ${this.m.rows} rows`);
+  }
+
+  /** After a failure: waits until no block is still on its way (its buffers are about to be destroyed). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
   }
 }
 
@@ -194,7 +246,8 @@ export async function loadGpuWeights(
       if (sb > 0) part.scales = allocate(ctx, `${m.key}[${p.rowStart}..].scales`, sb);
       matrix.parts.push(part);
     }
-    const writer = new MatrixWriter(ctx, matrix, progress, dir.description);
+    const writer = new MatrixWriter(ctx, matrix, progress, dir.description, pool);
+    current = writer;
     for (const source of m.sources) {
       const r = recipe(source.path);
       // Stacked experts [E, n, cols] are rows of a [E·n, cols] matrix.
@@ -205,8 +258,7 @@ export async function loadGpuWeights(
       if (isPlainCopy(r)) await streamRows(dir, r, m.cols, writer.blockRows, (v, row) => writer.push(v, r, row), options.signal);
       else await writer.push(await materialize(r, read), r, 0);
     }
-    await writer.flush();
-    writer.finish();
+    await writer.finish();
     return matrix;
   };
 
@@ -220,7 +272,10 @@ export async function loadGpuWeights(
     return buffer;
   };
 
+  let pool: PackPool | undefined;
+  let current: MatrixWriter | undefined;
   try {
+    pool = await startPackPool(plan, options.quantizeThreads);
     const m = new Map<string, GpuMatrix>();
     for (const mp of plan.matrices) m.set(mp.key, await uploadMatrix(mp));
     const v = new Map<string, GPUBuffer>();
@@ -228,10 +283,27 @@ export async function loadGpuWeights(
     await ctx.device.queue.onSubmittedWorkDone();
     return assemble(m, v, plan, recipes.layers.length);
   } catch (e) {
+    await current?.settle();
     created.forEach((matrix) => destroyMatrix(ctx, matrix));
     vectors.forEach((b) => ctx.allocator.destroy(b));
     throw e;
+  } finally {
+    pool?.close();
   }
+}
+
+/**
+ * The workers that quantize on load: only when some matrix is q8/q4 and threads are not 0. Where
+ * workers cannot start (a page whose CSP forbids them), the default packs on the caller's thread;
+ * an explicit thread count is a PackWorkerError.
+ */
+async function startPackPool(plan: WeightPlan, threads: number | undefined): Promise<PackPool | undefined> {
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= MAX_QUANTIZE_THREADS)) {
+    throw new InvalidArgumentError(`quantizeThreads must be an integer from 0 to ${MAX_QUANTIZE_THREADS}, got ${threads}`);
+  }
+  if (!plan.matrices.some((m) => isQuantized(m.format)) || threads === 0) return undefined;
+  if (threads !== undefined) return PackPool.start(threads);
+  return PackPool.start(await defaultPackThreads()).catch(() => undefined);
 }
 
 /** A weight buffer (also used by the packed loader, packed-weights.ts). */

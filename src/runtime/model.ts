@@ -13,7 +13,7 @@ import { ChatTemplate, validateMessages, type ChatMessage, type ChatTemplateOpti
 import { continuationText } from './chat-continuation.js';
 import { createCompletions, type Completions } from './completions.js';
 import { Generator, type GenerationChunk, type GenerationResult } from './generate.js';
-import { loadGpuWeights } from './gpu-weights.js';
+import { loadGpuWeights, type LoadWeightsOptions } from './gpu-weights.js';
 import { loadPackedWeights } from './packed-weights.js';
 import { predictSessionMemory, type MemoryComparison } from './memory-report.js';
 import type { GenerateOptions } from './options.js';
@@ -21,7 +21,7 @@ import { Session, type SessionOptions } from './session.js';
 import type { CacheSnapshot } from './state.js';
 import { TextTokenizer } from './tokenizer.js';
 
-export interface LoadModelOptions extends SessionOptions {
+export interface LoadModelOptions extends SessionOptions, Pick<LoadWeightsOptions, 'quantizeThreads'> {
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
 }
@@ -87,7 +87,7 @@ export class Qwen35Model {
       async () => ({ config: await readModelConfig(source), tokenizer: await TextTokenizer.load(source), packed: await source.has(PACKED_MANIFEST) }),
       async (start) => [...(start.packed ? [PACKED_MANIFEST] : []), ...(await tensorFileNames(source))],
     );
-    const loadOptions = { onProgress: options.onProgress, signal: options.signal };
+    const loadOptions = { onProgress: options.onProgress, signal: options.signal, quantizeThreads: options.quantizeThreads };
     if (packed) {
       // Converted by `qwen35 convert`: the stored formats are used and rows are uploaded as stored.
       const checkpoint = await openPackedCheckpoint(source, config, options.weightFormat);

@@ -1,7 +1,8 @@
 /**
  * Packed checkpoints (`qwen35 convert`) on the GPU. Tolerance 0 throughout: a converted
  * checkpoint must put exactly the bytes on the GPU that quantize-on-load of the original puts
- * there (loadGpuWeights, read back buffer by buffer), also when the device splits matrices into
+ * there (loadGpuWeights, read back buffer by buffer; packed on 2 worker threads and on this
+ * thread, also identical), also when the device splits matrices into
  * parts at other rows than the file (odd part sizes, 3 and 5 scale groups per row: scale offsets
  * that are not multiples of 4 in the file). Then the same logits through Qwen35Model.load, and
  * nothing left allocated when a load fails.
@@ -98,7 +99,7 @@ const cases: [string, Qwen35Config, WeightFormat, number][] = [
 
 describe('loadPackedWeights', () => {
   for (const [name, config, format, maxBinding] of cases) {
-    it(`${name} ${format}: GPU buffers byte-identical to quantize-on-load, re-split at other rows than the file`, async () => {
+    it(`${name} ${format}: GPU buffers byte-identical to quantize-on-load (workers and this thread), re-split at other rows than the file`, async () => {
       const orig = await original(config);
       const packed = await openPackedCheckpoint(new MemoryCheckpointSource(await converted(orig, format)), config);
       const plan = planGpuWeights(config, resolveWeightFormats(format), maxBinding);
@@ -108,8 +109,10 @@ describe('loadPackedWeights', () => {
       const ctx = createKernelContext(gpu);
       try {
         const dir = await openTensorDirectory(new MemoryCheckpointSource(orig));
-        const want = await loadGpuWeights(ctx, plan, planWeights(config, dir), dir);
+        const want = await loadGpuWeights(ctx, plan, planWeights(config, dir), dir, { quantizeThreads: 2 });
+        const onThisThread = await loadGpuWeights(ctx, plan, planWeights(config, dir), dir, { quantizeThreads: 0 });
         const got = await loadPackedWeights(ctx, plan, packed);
+        await expectSameBuffers(ctx, onThisThread, want);
         const compared = await expectSameBuffers(ctx, got, want);
         expect(compared).toBeGreaterThan(plan.matrices.length + plan.vectors.length);
       } finally {
