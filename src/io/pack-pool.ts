@@ -7,7 +7,7 @@
  */
 import { Qwen35Error } from '../errors.js';
 import type { WeightFormat } from './formats.js';
-import { READY, type PackReply, type PackRequest } from './pack-protocol.js';
+import { READY, runsInNode, type PackReply, type PackRequest } from './pack-protocol.js';
 import type { PackedMatrix } from './quantize.js';
 
 /** A worker stopped (crashed, ran out of memory) or could not start. */
@@ -26,12 +26,11 @@ interface WorkerHandle {
 }
 type Spawn = (onMessage: (m: unknown) => void, onFailure: (e: Error) => void) => WorkerHandle;
 
-const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
 const START_TIMEOUT_MS = 60_000;
 
 /** One worker per spare core, at most 4 (each keeps a 16 MiB block in flight). */
 export async function defaultPackThreads(): Promise<number> {
-  const cores = isNode ? (await import(/* @vite-ignore */ 'node:os')).availableParallelism() : (globalThis.navigator?.hardwareConcurrency ?? 2);
+  const cores = runsInNode ? (await import(/* @vite-ignore */ 'node:os')).availableParallelism() : (globalThis.navigator?.hardwareConcurrency ?? 2);
   return Math.max(1, Math.min(4, cores - 1));
 }
 
@@ -79,7 +78,7 @@ export class PackPool {
   static async start(threads: number): Promise<PackPool> {
     const pool = new PackPool();
     try {
-      const spawn = isNode ? await nodeSpawn() : browserSpawn();
+      const spawn = runsInNode ? await nodeSpawn() : browserSpawn();
       await Promise.all(Array.from({ length: threads }, () => pool.spawnOne(spawn)));
     } catch (e) {
       pool.close();

@@ -20,3 +20,6 @@ export type PackReply =
 
 /** The first message of a worker: its modules are loaded. */
 export const READY = 'qwen35-pack-worker-ready';
+
+/** Which worker API applies: Node's worker_threads, else the browser's Worker. */
+export const runsInNode = typeof process !== 'undefined' && process.versions?.node !== undefined;

@@ -4,7 +4,7 @@
  * packed. Started by pack-pool.ts; messages in pack-protocol.ts.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { READY, type PackReply, type PackRequest } from './pack-protocol.js';
+import { READY, runsInNode, type PackReply, type PackRequest } from './pack-protocol.js';
 import { packRows } from './quantize.js';
 
 interface Port {
@@ -26,8 +26,7 @@ function handle(port: Port, req: PackRequest): void {
   port.postMessage(reply, transfer);
 }
 
-const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
-if (isNode) {
+if (runsInNode) {
   const { parentPort } = await import(/* @vite-ignore */ 'node:worker_threads');
   const port = parentPort!;
   port.on('message', (req: PackRequest) => handle(port as unknown as Port, req));
