@@ -76,14 +76,17 @@ describe('fuzz: GPU loads failing half way release everything', () => {
       const packed = await openPackedCheckpoint(new MemoryCheckpointSource(packedFiles.files()), config);
       const dir = await openTensorDirectory(new MemoryCheckpointSource(files));
       const recipes = planWeights(config, dir);
+      // Quantize-on-load packs on this thread or in one worker (the tiny model is below the default pool size).
+      let quantizeThreads = 0;
       const loaders: [string, TensorDirectory, (format: WeightFormat) => Loader][] = [
-        ['quantize-on-load', dir, (format) => (d, o) => runLoad((ctx) => loadGpuWeights(ctx, planGpuWeights(config, resolveWeightFormats(format), 2 ** 14), recipes, d, o))],
+        ['quantize-on-load', dir, (format) => (d, o) => runLoad((ctx) => loadGpuWeights(ctx, planGpuWeights(config, resolveWeightFormats(format), 2 ** 14), recipes, d, { ...o, quantizeThreads }))],
         ['packed', packed.dir, () => (d, o) => runLoad((ctx) => loadPackedWeights(ctx, planGpuWeights(config, packed.formats, 2 ** 14), { ...packed, dir: d }, o))],
       ];
       for (let i = 0; i < 16; i++) {
         const [loaderName, baseDir, loaderFor] = pick(rnd, loaders);
         const failure = rnd.int(loaderName === 'packed' ? 3 : 4);
         const format = pick(rnd, ['q4', 'q8', 'f16'] as const);
+        quantizeThreads = i % 2;
         let what: string;
         let result: Outcome;
         if (failure === 0) {
@@ -120,9 +123,9 @@ describe('fuzz: GPU loads failing half way release everything', () => {
           const shard = files.get(entry.file)!.slice();
           const element = rnd.int(entry.info.byteLength / 2);
           new DataView(shard.buffer).setUint16(entry.info.offset + 2 * element, bits, true);
-          what = `${label} at element ${element} of ${name}, loaded as ${format}`;
+          what = `${label} at element ${element} of ${name}, loaded as ${format} (${quantizeThreads} workers)`;
           const bad = await openTensorDirectory(new MemoryCheckpointSource(new Map(files).set(entry.file, shard)));
-          result = await runLoad((ctx) => loadGpuWeights(ctx, planGpuWeights(config, resolveWeightFormats(format), 2 ** 14), recipes, bad, {}));
+          result = await runLoad((ctx) => loadGpuWeights(ctx, planGpuWeights(config, resolveWeightFormats(format), 2 ** 14), recipes, bad, { quantizeThreads }));
           expectPreciseError(result.error, ModelFormatError, unencodableMessage(name, entry.info.shape, element, label, format), what);
         }
         expect(result.live, `${what}: live bytes after the failure`).toBe(0);

@@ -75,6 +75,11 @@ export interface LoadWeightsOptions {
 
 /** f32 bytes of one block of rows converted at a time. */
 const BLOCK_BYTES = 16 * 2 ** 20;
+/**
+ * Without an explicit quantizeThreads, workers start only when the quantized matrices hold at
+ * least this many f32 bytes: a smaller model is packed before a worker (a module load) is up.
+ */
+const POOL_MIN_F32_BYTES = 4 * BLOCK_BYTES;
 /** More workers than this only add memory (a block each): the GPU upload is the next bottleneck. */
 const MAX_QUANTIZE_THREADS = 16;
 /** Wait for the queue after this many uploaded bytes so Dawn's staging memory stays bounded. */
@@ -293,7 +298,8 @@ export async function loadGpuWeights(
 }
 
 /**
- * The workers that quantize on load: only when some matrix is q8/q4 and threads are not 0. Where
+ * The workers that quantize on load: only when some matrix is q8/q4 and threads are not 0 (by
+ * default, only for at least POOL_MIN_F32_BYTES of quantized weights). Where
  * workers cannot start (a page whose CSP forbids them), the default packs on the caller's thread;
  * an explicit thread count is a PackWorkerError.
  */
@@ -301,8 +307,10 @@ async function startPackPool(plan: WeightPlan, threads: number | undefined): Pro
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0 && threads <= MAX_QUANTIZE_THREADS)) {
     throw new InvalidArgumentError(`quantizeThreads must be an integer from 0 to ${MAX_QUANTIZE_THREADS}, got ${threads}`);
   }
-  if (!plan.matrices.some((m) => isQuantized(m.format)) || threads === 0) return undefined;
+  const quantizedF32Bytes = plan.matrices.reduce((sum, m) => sum + (isQuantized(m.format) ? m.rows * m.cols * 4 : 0), 0);
+  if (quantizedF32Bytes === 0 || threads === 0) return undefined;
   if (threads !== undefined) return PackPool.start(threads);
+  if (quantizedF32Bytes < POOL_MIN_F32_BYTES) return undefined;
   return PackPool.start(await defaultPackThreads()).catch(() => undefined);
 }
 
