@@ -10,15 +10,18 @@ import { expect } from 'vitest';
 
 export const U32 = 2 ** -24;
 
-/** Per-output bound for y[T, rows] = x[T, cols] · Wᵀ (W dequantized, [rows, cols]). */
-export function dotBounds(x: Float32Array, w: Float32Array, rows: number, cols: number): Float32Array {
+/**
+ * Per-output bound for y[T, rows] = x[T, cols] · Wᵀ (W dequantized, [rows, cols]); `extraRoundings`
+ * adds relative roundings of every term (a norm applied inside the kernel).
+ */
+export function dotBounds(x: Float32Array, w: Float32Array, rows: number, cols: number, extraRoundings = 0): Float32Array {
   const tokens = x.length / cols;
   const out = new Float32Array(tokens * rows);
   for (let t = 0; t < tokens; t++) {
     for (let r = 0; r < rows; r++) {
       let s = 0;
       for (let i = 0; i < cols; i++) s += Math.abs(w[r * cols + i]! * x[t * cols + i]!);
-      out[t * rows + r] = (cols + 2) * U32 * s;
+      out[t * rows + r] = (cols + 2 + extraRoundings) * U32 * s;
     }
   }
   return out;

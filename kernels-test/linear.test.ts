@@ -2,6 +2,10 @@
  * Linear kernels (matvec for T = 1, tiled matmul for T > 1) vs ops.linear / ops.swiglu run on
  * the DEQUANTIZED weights. Tolerance: the per-element f32 accumulation bound of dot-bounds.ts,
  * (cols + 2)·2^-24·Σ|w·x| (any summation order), plus one rounding of |y| for 'add'.
+ * normInput (the RMSNorm fused into the matvec): x = rmsNorm(h) in f64 rounded to f32 is the
+ * reference input; the kernel's r = rsqrt(Σh²/cols + eps) carries the f32 sum's cols·u (halved by
+ * the square root) and inverseSqrt's 2 ULP, and each term the roundings of 1 + w, h·(1 + w), ·r and
+ * the reference's own x: (cols/2 + 8)·u more per term.
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
@@ -10,7 +14,7 @@ import { dataBytes, WEIGHT_FORMATS, type WeightFormat } from '../src/io/formats.
 import { dequantizeMatrix, packMatrix } from '../src/io/quantize.js';
 import { createLinear, type LinearEpilogue } from '../src/kernels/linear.js';
 import { destroyMatrix, uploadMatrix } from '../src/kernels/matrix.js';
-import { linear, swiglu } from '../src/model/ops.js';
+import { linear, rmsNorm, swiglu } from '../src/model/ops.js';
 import { Random } from '../src/model/random.js';
 import { dotBounds, expectWithinBounds, swigluBounds, U32 } from './dot-bounds.js';
 import { gpuContext, GPU_VARIANTS, variantAvailable } from './harness.js';
@@ -23,7 +27,11 @@ interface Case {
   /** Token counts run one after the other on the same bound kernel (setTokens). */
   tokenCounts: number[];
   maxPartBytes?: number;
+  /** The matvec normalises x itself (normInput); the matmul reads the normalised rows. */
+  normInput?: boolean;
 }
+
+const EPS = 1e-6;
 
 /** Runs the case for each token count and checks it against the reference. */
 async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<void> {
@@ -34,20 +42,25 @@ async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<voi
   const outs = c.epilogue === 'swiglu' ? c.rows / 2 : c.rows;
   const matrix = uploadMatrix(ctx, 'w', values, c.rows, c.cols, c.format, { maxPartBytes: c.maxPartBytes });
   if (c.maxPartBytes) expect(matrix.parts.length).toBeGreaterThan(1);
-  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue });
+  const normInput = c.normInput ? { eps: EPS } : undefined;
+  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput });
+  const normWeight = rnd.normals(c.cols, 0.5);
+  const normBuf = uploadStorage(ctx, normWeight, 'norm w');
   for (const T of c.tokenCounts) {
-    const x = rnd.normals(T * c.cols, 2);
+    const h = rnd.normals(T * c.cols, 3);
+    const x = c.normInput ? rmsNorm(h, normWeight, c.cols, EPS, true) : h;
     const y0 = rnd.normals(maxT * outs); // prior contents: kept beyond T, the residual for 'add'
     const xPadded = new Float32Array(maxT * c.cols).fill(Number.NaN); // tokens past T must not be read
     xPadded.set(x);
     const xBuf = uploadStorage(ctx, xPadded, 'x');
     const yBuf = uploadStorage(ctx, y0, 'y');
-    const bound = kernel.bind({ w: matrix, x: xBuf, y: yBuf });
+    const hBuf = uploadStorage(ctx, h, 'h');
+    const bound = kernel.bind({ w: matrix, x: xBuf, y: yBuf, ...(c.normInput ? { norm: { h: hBuf, w: normBuf } } : {}) });
     bound.setTokens(T);
     submitDispatches(ctx, bound.dispatches);
     const got = await readF32(ctx, yBuf);
     const product = linear(x, w, c.rows, c.cols);
-    const bounds = dotBounds(x, w, c.rows, c.cols);
+    const bounds = dotBounds(x, w, c.rows, c.cols, c.normInput && T === 1 ? c.cols / 2 + 8 : 0);
     let want: Float32Array;
     let tol: Float32Array;
     if (c.epilogue === 'swiglu') {
@@ -60,12 +73,12 @@ async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<voi
       want = product;
       tol = bounds;
     }
-    const what = `${c.format} [${c.rows}, ${c.cols}] ${c.epilogue} T=${T}`;
+    const what = `${c.format} [${c.rows}, ${c.cols}] ${c.epilogue}${c.normInput ? ' normInput' : ''} T=${T}`;
     expectWithinBounds(got.subarray(0, T * outs), want, tol, what);
     expect(Array.from(got.subarray(T * outs)), `${what}: rows past T untouched`).toEqual(Array.from(y0.subarray(T * outs)));
-    ctx.allocator.destroy(xBuf);
-    ctx.allocator.destroy(yBuf);
+    [xBuf, yBuf, hBuf].forEach((b) => ctx.allocator.destroy(b));
   }
+  ctx.allocator.destroy(normBuf);
   destroyMatrix(ctx, matrix);
 }
 
@@ -95,6 +108,14 @@ describe.each(GPU_VARIANTS)('linear ($name)', (variant) => {
       const maxPartBytes = dataBytes(format, 40, 70);
       await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'store', tokenCounts: [1, 5], maxPartBytes }, 3);
       await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'add', tokenCounts: [5, 1], maxPartBytes }, 4);
+    });
+    it(`${format} normInput (RMSNorm fused into the matvec): store [37, 100], swiglu [74, 70], split add [150, 70], T = 1, 3`, async ({ skip }) => {
+      if (!(await variantAvailable(variant))) skip();
+      const ctx = await gpuContext(variant);
+      await checkCase(ctx, { format, rows: 37, cols: 100, epilogue: 'store', tokenCounts: [1, 3], normInput: true }, 6);
+      await checkCase(ctx, { format, rows: 74, cols: 70, epilogue: 'swiglu', tokenCounts: [3, 1], normInput: true }, 7);
+      const maxPartBytes = dataBytes(format, 40, 70);
+      await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'add', tokenCounts: [1, 3], maxPartBytes, normInput: true }, 8);
     });
   }
 });

@@ -9,6 +9,10 @@
 // the per-row sums are reduced with subgroupAdd (HAS_SUBGROUPS) or a shared-memory tree.
 // Epilogues: store y = W·x; EPILOGUE_ADD y += W·x (the residual add fused into o/out/down
 // projections); SWIGLU: a unit's rows are [gate (outs); up (outs)] and y_i = silu(g_i)·u_i.
+// NORM_X (decode: the zero-centred RMSNorm of §2 fused in front, saving its dispatch): x is the
+// un-normalised row h; the threads multiply it by (1 + norm_w) as they load it and sum h² on the
+// way (together they load every column once), so W·(h·(1+w)·r) = r · Σ W·(h·(1+w)) with
+// r = rsqrt(mean(h²) + eps) applied to the totals. Not combined with EXPERTS.
 #if HAS_SUBGROUPS
 enable subgroups;
 #endif
@@ -19,6 +23,12 @@ const ROWS: u32 = {{ROWS}};
 const OUTS: u32 = ROWS / 2u;
 #else
 const OUTS: u32 = ROWS;
+#endif
+#if NORM_X
+const SUMSQ: u32 = ROWS;  // the extra accumulator holding Σ h²
+const ACCS: u32 = ROWS + 1u;
+#else
+const ACCS: u32 = ROWS;
 #endif
 
 struct Params {
@@ -33,6 +43,7 @@ struct Params {
   first_expert: u32,  // EXPERTS: this part holds experts [first_expert, first_expert + part_experts)
   part_experts: u32,
   top_k: u32,
+  norm_eps: f32,      // NORM_X
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -46,8 +57,16 @@ struct Params {
 #if EXPERTS
 @group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> ids: array<u32>;
 #endif
+#if NORM_X && X_VEC4
+@group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> norm_w: array<vec4<f32>>;
+#elif NORM_X
+@group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> norm_w: array<f32>;
+#endif
 
-var<workgroup> partials: array<array<f32, ROWS>, WG>;
+var<workgroup> partials: array<array<f32, ACCS>, WG>;
+#if NORM_X
+var<private> sumsq: f32;
+#endif
 
 // Row (within the unit) of the workgroup's r-th accumulator; SWIGLU pairs gate i with up outs + i.
 fn unit_row(out0: u32, r: u32) -> u32 {
@@ -58,16 +77,36 @@ fn unit_row(out0: u32, r: u32) -> u32 {
 #endif
 }
 
-// x[base + c .. base + c + 3]; columns past cols meet the zero padding of W and read as 0
-// (robust access keeps the load itself in bounds). X_VEC4 (cols % 4 == 0): one 16-byte load.
-fn x_vec4(base: u32, c: u32) -> vec4<f32> {
+// x[base + c .. base + c + 3] (from_norm: norm_w[c .. c + 3]); columns past cols meet the zero
+// padding of W and read as 0 (robust access keeps the load itself in bounds). X_VEC4
+// (cols % 4 == 0): one 16-byte load.
+fn load_vec4(from_norm: bool, base: u32, c: u32) -> vec4<f32> {
 #if X_VEC4
-  return select(vec4(0.0), x[(base + c) >> 2u], c < p.cols);
+  var v = x[(base + c) >> 2u];
+#if NORM_X
+  if (from_norm) { v = norm_w[c >> 2u]; }
+#endif
+  return select(vec4(0.0), v, c < p.cols);
 #else
   var v = vec4(0.0);
   for (var i = 0u; i < 4u; i++) {
-    v[i] = select(0.0, x[base + c + i], c + i < p.cols);
+    var e = x[base + c + i];
+#if NORM_X
+    if (from_norm) { e = norm_w[c + i]; }
+#endif
+    v[i] = select(0.0, e, c + i < p.cols);
   }
+  return v;
+#endif
+}
+
+// The matvec input at columns c .. c + 3: x, or with NORM_X h·(1 + w) before the factor r.
+fn x_vec4(base: u32, c: u32) -> vec4<f32> {
+  let v = load_vec4(false, base, c);
+#if NORM_X
+  sumsq += dot(v, v);
+  return v * (1.0 + load_vec4(true, 0u, c));
+#else
   return v;
 #endif
 }
@@ -94,10 +133,10 @@ fn x_word(base: u32, k: u32) -> array<vec4<f32>, W_WORD_VEC4S> {
 }
 
 // Sums each accumulator over the workgroup; leaves partial sums in partials[0..n) and returns n.
-fn reduce_rows(acc: array<f32, ROWS>, lid: u32, sg_size: u32) -> u32 {
+fn reduce_rows(acc: array<f32, ACCS>, lid: u32, sg_size: u32) -> u32 {
 #if HAS_SUBGROUPS
-  var s: array<f32, ROWS>;
-  for (var r = 0u; r < ROWS; r++) {
+  var s: array<f32, ACCS>;
+  for (var r = 0u; r < ACCS; r++) {
     s[r] = subgroupAdd(acc[r]);
   }
   if (lid % sg_size == 0u) { partials[lid / sg_size] = s; }
@@ -108,7 +147,7 @@ fn reduce_rows(acc: array<f32, ROWS>, lid: u32, sg_size: u32) -> u32 {
   workgroupBarrier();
   for (var half = WG / 2u; half > 0u; half >>= 1u) {
     if (lid < half) {
-      for (var r = 0u; r < ROWS; r++) {
+      for (var r = 0u; r < ACCS; r++) {
         partials[lid][r] += partials[lid + half][r];
       }
     }
@@ -161,7 +200,7 @@ fn main(
   for (var r = 0u; r < ROWS; r++) {
     word_base[r] = (row_base + min(unit_row(out0, r), p.unit_rows - 1u)) * p.words_per_row;
   }
-  var acc: array<f32, ROWS>;
+  var acc: array<f32, ACCS>;
   for (var k = lid; k < p.words_per_row; k += WG) {
     let xs = x_word(x_base, k);
     for (var r = 0u; r < ROWS; r++) {
@@ -169,13 +208,21 @@ fn main(
       acc[r] += w_word_dot(w_data[wi], xs) * w_word_scale(wi);
     }
   }
+#if NORM_X
+  acc[SUMSQ] = sumsq;
+#endif
 
   let n = reduce_rows(acc, lid, sg_size);
   if (lid < OUTS && out0 + lid < p.outs) {
-    let v = row_total(lid, n);
+#if NORM_X
+    let r = inverseSqrt(row_total(SUMSQ, n) / f32(p.cols) + p.norm_eps);
+#else
+    let r = 1.0;
+#endif
+    let v = row_total(lid, n) * r;
     let yi = slot * p.out_stride + p.out_offset + out0 + lid;
 #if SWIGLU
-    y[yi] = v / (1.0 + exp(-v)) * row_total(lid + OUTS, n);
+    y[yi] = v / (1.0 + exp(-v)) * (row_total(lid + OUTS, n) * r);
 #elif EPILOGUE_ADD
     y[yi] += v;
 #else

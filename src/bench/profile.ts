@@ -8,6 +8,7 @@
  * token in update + encode + submit (Session.submitDecode), measured on the real path.
  */
 import { InvalidArgumentError } from '../errors.js';
+import { dispatchRuns } from '../gpu/kernel.js';
 import type { ComputeNode, Graph } from '../runtime/graph.js';
 import type { Session } from '../runtime/session.js';
 import { summarize, type Summary } from './stats.js';
@@ -38,7 +39,6 @@ const KIND_OF_OP: Record<string, KernelKind> = {
   'gated norm': 'gdn',
   'input norm': 'norms',
   'post norm': 'norms',
-  'final norm': 'norms',
   'top-k': 'moe routing',
   'moe combine': 'moe routing',
   sampler: 'sampler',
@@ -139,7 +139,7 @@ function tabulate(nodes: ComputeNode[], times: number[][]): Pick<KernelProfile, 
     const k = kinds.get(kind) ?? { kind, ms: 0, percent: 0, nodes: 0, dispatches: 0 };
     k.ms += means[i]!;
     k.nodes++;
-    k.dispatches += node.dispatches().filter((d) => d.workgroups[0] * d.workgroups[1] * d.workgroups[2] > 0).length;
+    k.dispatches += node.dispatches().filter(dispatchRuns).length;
     kinds.set(kind, k);
     const name = opName(node.label);
     const o = ops.get(name) ?? { op: name, kind, ms: 0, percent: 0, nodes: 0 };
@@ -178,7 +178,8 @@ export async function profileDecode(session: Session, prompt: readonly number[],
       if (!session.ctx.gpu.features.timestamps) {
         return { ...base, timestamps: false, note: 'the adapter has no timestamp-query: per-kernel GPU times are unavailable' };
       }
-      const nodes = graph.nodes.filter((n): n is ComputeNode => n.kind === 'compute');
+      // Nodes with nothing to run at one token (norms fused into the matvecs) are not timed.
+      const nodes = graph.nodes.filter((n): n is ComputeNode => n.kind === 'compute' && n.dispatches().some(dispatchRuns));
       const times = await timeNodes(session, graph, nodes, steps);
       const note =
         session.ctx.gpu.adapter.runtime === 'browser'

@@ -55,8 +55,8 @@ const proj = Math.max(2 * (heads + kvHeads) * d, 2 * keyHeads * dk + 2 * valueHe
 const widths = [1, hidden, hidden, proj, heads * d, heads * d, keyHeads * dk, keyHeads * dk, valueHeads * dv, valueHeads, valueHeads, valueHeads * dv, inter];
 //              ids hidden normed proj mixerOut attnQ   gdnQ         gdnK         gdnV            beta        g           gdnOut          mlpAct
 const chunkBuffers = widths.reduce((a, w) => a + f32(w * chunk), 0);
-// ... the last token's hidden/normed rows and logits, the token history (+ the sampled id) ...
-const head = f32(2 * hidden + vocab) + f32(context + 1) + 4;
+// ... the last token's hidden row (the LM head applies the final norm itself) and logits, the token history (+ the sampled id) ...
+const head = f32(hidden + vocab) + f32(context + 1) + 4;
 // ... and kernel scratch. Split-K decode attention: min(64, ⌈1024 / 128⌉) = 8 splits × heads × (d + max + sum).
 const attentionScratch = f32(8 * heads * (d + 2));
 // Chunked DeltaNet (chunk 64, 2 chunks of the 128-token prefill): U, W, γ per token, the per-chunk

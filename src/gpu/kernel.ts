@@ -55,9 +55,12 @@ export function gridFor(workgroups: number, limit: number): [number, number, num
   return [Math.ceil(workgroups / y), y, 1];
 }
 
+/** False for a dispatch sized to nothing for this call (skipped when encoding). */
+export const dispatchRuns = (d: Dispatch): boolean => d.workgroups[0] * d.workgroups[1] * d.workgroups[2] > 0;
+
 export function encodeDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
   for (const d of dispatches) {
-    if (d.workgroups[0] * d.workgroups[1] * d.workgroups[2] === 0) continue;
+    if (!dispatchRuns(d)) continue;
     pass.setPipeline(d.pipeline);
     pass.setBindGroup(0, d.bindGroup);
     pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);

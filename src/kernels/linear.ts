@@ -4,6 +4,8 @@
  * setTokens switches per call. One dispatch per matrix part, each writing its rows of y.
  *   x: [T, cols] f32;  y: [T, rows] f32 ('store' writes, 'add' accumulates: the residual add)
  *   'swiglu': W is the fused [gate (I); up (I)] (rows = 2I, one part), y: [T, I] = silu(g)·u (§5).
+ * normInput: x is the zero-centred RMSNorm (§2) of a row h; the matvec applies the norm itself
+ * (reading h and the norm weight), so a decode step skips the norm's dispatch; the matmul reads x.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
@@ -22,12 +24,17 @@ export interface LinearShape {
   /** Largest T a bound linear will be asked to run (setTokens). */
   tokens: number;
   epilogue: LinearEpilogue;
+  /** The matvec normalises its input (bind with `norm`); eps of the zero-centred RMSNorm. */
+  normInput?: { eps: number };
 }
 
 export interface LinearBuffers {
   w: GpuMatrix;
+  /** [T, cols]; with normInput, the normalised rows (read by the matmul only). */
   x: BufferArg;
   y: BufferArg;
+  /** normInput: the un-normalised row h [1, cols] and the norm weight w [cols] the matvec reads. */
+  norm?: { h: BufferArg; w: BufferArg };
 }
 
 export interface BoundLinear {
@@ -49,6 +56,7 @@ const MATMUL_TILE = 64;
 export const MATVEC_LAYOUT = [
   ['unit_rows', 'u32'], ['cols', 'u32'], ['words_per_row', 'u32'], ['outs', 'u32'], ['out_offset', 'u32'],
   ['out_stride', 'u32'], ['slots', 'u32'], ['blocks', 'u32'], ['first_expert', 'u32'], ['part_experts', 'u32'], ['top_k', 'u32'],
+  ['norm_eps', 'f32'],
 ] as const;
 const MATMUL_LAYOUT = [
   ['rows', 'u32'], ['cols', 'u32'], ['words_per_row', 'u32'], ['outs', 'u32'], ['out_offset', 'u32'],
@@ -64,8 +72,8 @@ export function epilogueDefines(format: WeightFormat, epilogue: LinearEpilogue |
 }
 
 /** Defines of a matvec.wgsl pipeline (x is read 16 bytes at a time when every row of it is 16-byte aligned). */
-export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number): Defines {
-  return { ...epilogueDefines(format, epilogue), WG: matvecThreads(format, cols), ROWS: MATVEC_ROWS, X_VEC4: cols % 4 === 0 };
+export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, normInput = false): Defines {
+  return { ...epilogueDefines(format, epilogue), WG: matvecThreads(format, cols), ROWS: MATVEC_ROWS, X_VEC4: cols % 4 === 0, NORM_X: normInput };
 }
 
 /** Workgroups per matvec slot for `outs` outputs. */
@@ -104,8 +112,9 @@ function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, part
   const blocks = matvecBlocks(outs, shape.epilogue);
   const rowTiles = Math.ceil(outs / (swiglu ? MATMUL_TILE / 2 : MATMUL_TILE));
   const resources = [...partResources(part), b.x, b.y];
-  const matvecParams = ctx.uniforms.alloc(MATVEC_LAYOUT, { ...common, unit_rows: part.rows, slots: 1, blocks });
-  const matvecGroup = bindBuffers(ctx, pipes.matvec, name, [matvecParams.binding, ...resources]);
+  const matvecResources = b.norm ? [...partResources(part), b.norm.h, b.y, b.norm.w] : resources;
+  const matvecParams = ctx.uniforms.alloc(MATVEC_LAYOUT, { ...common, unit_rows: part.rows, slots: 1, blocks, norm_eps: shape.normInput?.eps ?? 0 });
+  const matvecGroup = bindBuffers(ctx, pipes.matvec, name, [matvecParams.binding, ...matvecResources]);
   const result: LinearPart = { dispatch: { label: name, pipeline: pipes.matvec, bindGroup: matvecGroup, workgroups: [0, 1, 1] }, matvecGroup, blocks, rowTiles };
   if (pipes.matmul) {
     result.matmulParams = ctx.uniforms.alloc(MATMUL_LAYOUT, { ...common, rows: part.rows, row_tiles: rowTiles });
@@ -118,7 +127,7 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   checkLinearShape('linear', shape);
   const { format, rows, cols, epilogue } = shape;
   const [matvec, matmul] = await Promise.all([
-    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols) }),
+    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, shape.normInput !== undefined) }),
     shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: epilogueDefines(format, epilogue) }) : undefined,
   ]);
   const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
@@ -132,7 +141,14 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
       if (epilogue === 'swiglu' && b.w.parts.length !== 1) {
         throw new InvalidArgumentError(`${label}: swiglu needs the fused gate/up matrix in one part; ${b.w.label} has ${b.w.parts.length}`);
       }
+      if ((b.norm !== undefined) !== (shape.normInput !== undefined)) {
+        throw new InvalidArgumentError(`${label}: ${shape.normInput ? 'a kernel built with normInput needs the norm buffers' : 'norm buffers given to a kernel built without normInput'}`);
+      }
       requireBytes(`${label}: x [${shape.tokens}, ${cols}] f32`, b.x, shape.tokens * cols * 4);
+      if (b.norm) {
+        requireBytes(`${label}: norm h [1, ${cols}] f32`, b.norm.h, cols * 4);
+        requireBytes(`${label}: norm w [${cols}] f32`, b.norm.w, cols * 4);
+      }
       requireBytes(`${label}: y [${shape.tokens}, ${outStride}] f32`, b.y, shape.tokens * outStride * 4);
       const parts = b.w.parts.map((part, i) => bindPart(ctx, { matvec, matmul }, shape, part, b, b.w.parts.length > 1 ? `${label}#${i}` : label));
       const setTokens = (t: number): void => {

@@ -65,7 +65,7 @@ describe('Qwen3.5-0.8B, q4 weights, f16 KV, 32,768 tokens, prefill chunk 128 (by
     // attnQ, gdnQ, gdnK, gdnV, gdnBeta, gdnG, gdnOut, mlpAct.
     const widths = 1 + 1024 + 1024 + 8224 + 2048 + 2048 + 2048 + 2048 + 2048 + 16 + 16 + 2048 + 3584;
     const perChunk = widths * 128 * 4;
-    const head = 1024 * 4 * 2 + 248320 * 4; // lastHidden, lastNormed, logits of the last token
+    const head = 1024 * 4 + 248320 * 4; // lastHidden (the final norm runs inside the LM head), logits of the last token
     const history = (context + 1) * 4 + 4; // token history + the sampled token
     // Split-K decode attention: min(64, ⌈32768 / 128⌉) = 64 splits × 8 heads × (256 + max + sum), f32.
     const attentionScratch = 64 * 8 * (256 + 2) * 4;

@@ -96,7 +96,6 @@ export function planActivations(config: Qwen35Config, shape: SessionShape): Buff
   }));
   specs.push(
     { key: 'lastHidden', category: 'activations', bytes: config.hiddenSize * 4 },
-    { key: 'lastNormed', category: 'activations', bytes: config.hiddenSize * 4 },
     { key: 'logits', category: 'activations', bytes: config.vocabSize * 4 },
     { key: 'history', category: 'activations', bytes: (shape.maxContext + 1) * 4 },
     { key: 'token', category: 'activations', bytes: 4 },

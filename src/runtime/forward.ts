@@ -2,11 +2,13 @@
  * The GPU forward pass as graphs over one set of bound kernels and buffers:
  *   prefill            the decoder stack over T tokens from `ids` at positions pos0.., DeltaNet in chunked form;
  *   prefillSequential  the same with the token-sequential DeltaNet kernel (benchmarks compare them);
- *   head               the last token's hidden row → final norm → LM head → GPU sampler;
+ *   head               the last token's hidden row → final norm fused into the LM-head matvec → GPU sampler;
  *   decode             one token fed back from the sampler's `token` buffer (no read-back),
  *                      the stack with the DeltaNet recurrent step, then the head.
  * Per layer (§1): h += mixer(norm(h)); h += mlp(norm(h)). Residual adds are fused into the
- * output projections (linear 'add' epilogue); the MoE block adds in its combine kernel.
+ * output projections (linear 'add' epilogue); the MoE block adds in its combine kernel. At one
+ * token the norms run inside the matvecs that read them (linear normInput; not the MoE experts),
+ * so a decode step has no norm dispatch of its own in a dense model.
  */
 import type { KernelContext } from '../gpu/kernel.js';
 import { createAttention, createAttentionPrep } from '../kernels/attention.js';
@@ -62,9 +64,8 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
   const hasGdn = config.layerTypes.includes('linear_attention');
   const moe = config.mlpTypes.includes('moe') ? config.moe : undefined;
   const maybe = <T>(cond: unknown, f: () => Promise<T>): Promise<T | undefined> => (cond ? f() : Promise.resolve(undefined));
-  const [norm, finalNorm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler] = await Promise.all([
+  const [norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler] = await Promise.all([
     createRmsNorm(ctx, { n: config.hiddenSize, rows: chunk, eps, unitOffset: true }),
-    createRmsNorm(ctx, { n: config.hiddenSize, rows: 1, eps, unitOffset: true }),
     createEmbedding(ctx, { format: embed.format, rows: embed.rows, cols: embed.cols, tokens: chunk }),
     maybe(hasAttn, () => createAttentionPrep(ctx, { ...attn, ...kv, rotaryDim: config.rotaryDim, ropeTheta: config.ropeTheta, eps })),
     maybe(hasAttn, () => createAttention(ctx, { ...attn, ...kv })),
@@ -76,7 +77,7 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
     maybe(moe, () => createMoeCombine(ctx, { hidden: config.hiddenSize, topK: moe!.numExpertsPerTok, tokens: chunk })),
     createSampler(ctx, { vocab: config.vocabSize, maxHistory: shape.maxContext + 1 }),
   ]);
-  return { norm, finalNorm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler };
+  return { norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler };
 }
 
 export async function buildForwardGraphs(
@@ -93,31 +94,35 @@ export async function buildForwardGraphs(
   const a = (key: string): GPUBuffer => act[key]!;
 
   const linearBuilders = new Map<string, ReturnType<typeof createLinear>>();
-  const linear = async (label: string, w: GpuMatrix, epilogue: LinearEpilogue, x: string, y: string, tokens = chunk): Promise<ComputeNode> => {
-    const key = `${w.format}|${w.rows}|${w.cols}|${epilogue}|${tokens}`;
-    if (!linearBuilders.has(key)) linearBuilders.set(key, createLinear(ctx, { format: w.format, rows: w.rows, cols: w.cols, tokens, epilogue }));
-    const bound = (await linearBuilders.get(key)!).bind({ w, x: a(x), y: a(y) }, label);
+  /** `norm`: x is the RMSNorm of that row with that weight, which the matvec applies itself (decode). */
+  const linear = async (label: string, w: GpuMatrix, epilogue: LinearEpilogue, x: string, y: string, tokens = chunk, norm?: { h: string; w: GPUBuffer }): Promise<ComputeNode> => {
+    const key = `${w.format}|${w.rows}|${w.cols}|${epilogue}|${tokens}|${norm !== undefined}`;
+    const normInput = norm ? { eps: config.rmsNormEps } : undefined;
+    if (!linearBuilders.has(key)) linearBuilders.set(key, createLinear(ctx, { format: w.format, rows: w.rows, cols: w.cols, tokens, epilogue, normInput }));
+    const bound = (await linearBuilders.get(key)!).bind({ w, x: a(x), y: a(y), ...(norm ? { norm: { h: a(norm.h), w: norm.w } } : {}) }, label);
     // A single-row linear (the LM head) keeps its one token whatever the call shape.
     return computeNode(label, bound, tokens === 1 ? undefined : byTokens(bound));
   };
-  const norm = (label: string, w: GPUBuffer): ComputeNode => {
+  /** `fusedAtOneToken`: every reader of `normed` is a linear that normalises a single row itself. */
+  const norm = (label: string, w: GPUBuffer, fusedAtOneToken: boolean): ComputeNode => {
     const bound = k.norm.bind({ w, h: a('hidden'), y: a('normed') }, label);
-    return computeNode(label, bound, (s) => bound.setRows(s.tokens));
+    return computeNode(label, bound, (s) => bound.setRows(fusedAtOneToken && s.tokens === 1 ? 0 : s.tokens));
   };
+  const normedHidden = (w: GPUBuffer) => ({ h: 'hidden', w });
 
-  const attentionMixer = async (p: string, i: number, w: GpuAttnWeights): Promise<StackEntry[]> => {
+  const attentionMixer = async (p: string, i: number, w: GpuAttnWeights, inputNorm: GPUBuffer): Promise<StackEntry[]> => {
     const caches = { kCache: state[`layers.${i}.kCache`]!, vCache: state[`layers.${i}.vCache`]! };
     const prep = k.prep!.bind({ proj: a('proj'), qNorm: w.qNorm, kNorm: w.kNorm, q: a('attnQ'), ...caches }, `${p} attn prep`);
     const attn = k.attention!.bind({ q: a('attnQ'), ...caches, proj: a('proj'), out: a('mixerOut') }, `${p} attention`);
     return [
-      await linear(`${p} qkv`, w.qkv, 'store', 'normed', 'proj'),
+      await linear(`${p} qkv`, w.qkv, 'store', 'normed', 'proj', chunk, normedHidden(inputNorm)),
       computeNode(`${p} attn prep`, prep, byPosition(prep)),
       computeNode(`${p} attention`, attn, byPosition(attn)),
       await linear(`${p} o_proj`, w.o, 'add', 'mixerOut', 'hidden'),
     ];
   };
 
-  const deltaNetMixer = async (p: string, i: number, w: GpuGdnWeights): Promise<StackEntry[]> => {
+  const deltaNetMixer = async (p: string, i: number, w: GpuGdnWeights, inputNorm: GPUBuffer): Promise<StackEntry[]> => {
     const io = { q: a('gdnQ'), k: a('gdnK'), v: a('gdnV'), beta: a('gdnBeta'), g: a('gdnG') };
     const conv = { convWeight: w.conv1d, convState: state[`layers.${i}.convState`]!, aLog: w.aLog, dtBias: w.dtBias };
     const prep = k.gdnPrep!.bind({ proj: a('proj'), ...conv, ...io }, `${p} gdn prep`);
@@ -127,7 +132,7 @@ export async function buildForwardGraphs(
     const stepNode = computeNode(`${p} gdn recurrent`, step, byTokens(step));
     const gated = k.gatedNorm!.bind({ o: a('gdnOut'), proj: a('proj'), w: w.norm, y: a('mixerOut') }, `${p} gated norm`);
     return [
-      await linear(`${p} in_proj`, w.inProj, 'store', 'normed', 'proj'),
+      await linear(`${p} in_proj`, w.inProj, 'store', 'normed', 'proj', chunk, normedHidden(inputNorm)),
       computeNode(`${p} gdn prep`, prep, byTokens(prep)),
       { chunked: computeNode(`${p} gdn chunked`, chunked, byTokens(chunked)), sequential: stepNode, step: stepNode },
       computeNode(`${p} gated norm`, gated, byTokens(gated)),
@@ -172,18 +177,18 @@ export async function buildForwardGraphs(
   const stack: StackEntry[] = [computeNode('embedding', embed, byTokens(embed))];
   for (const [i, lw] of weights.layers.entries()) {
     const p = `L${i}`;
-    stack.push(norm(`${p} input norm`, lw.inputNorm));
-    stack.push(...(lw.attn ? await attentionMixer(p, i, lw.attn) : await deltaNetMixer(p, i, lw.gdn!)));
-    stack.push(norm(`${p} post norm`, lw.postNorm));
+    // The MoE block's readers of the post norm include the expert matvecs, which do not fuse it.
+    stack.push(norm(`${p} input norm`, lw.inputNorm, true));
+    stack.push(...(lw.attn ? await attentionMixer(p, i, lw.attn, lw.inputNorm) : await deltaNetMixer(p, i, lw.gdn!, lw.inputNorm)));
+    stack.push(norm(`${p} post norm`, lw.postNorm, lw.mlp !== undefined));
     if (lw.mlp) {
-      stack.push(await linear(`${p} gate_up`, lw.mlp.gateUp, 'swiglu', 'normed', 'mlpAct'));
+      stack.push(await linear(`${p} gate_up`, lw.mlp.gateUp, 'swiglu', 'normed', 'mlpAct', chunk, normedHidden(lw.postNorm)));
       stack.push(await linear(`${p} down`, lw.mlp.down, 'add', 'mlpAct', 'hidden'));
     } else {
       stack.push(...(await moeBlock(p, lw.moe!)));
     }
   }
 
-  const finalNorm = k.finalNorm.bind({ w: weights.finalNorm, h: a('lastHidden'), y: a('lastNormed') }, 'final norm');
   const sampler = k.sampler.bind({ logits: a('logits'), history: a('history'), token: a('token') }, 'sampler');
   const head: GraphNode[] = [
     {
@@ -193,8 +198,8 @@ export async function buildForwardGraphs(
       dst: a('lastHidden'),
       range: (s) => ({ srcOffset: (s.tokens - 1) * h * 4, dstOffset: 0, size: h * 4 }),
     },
-    computeNode('final norm', finalNorm),
-    await linear('lm_head', weights.lmHead, 'store', 'lastNormed', 'logits', 1),
+    // The final norm runs inside the LM-head matvec.
+    await linear('lm_head', weights.lmHead, 'store', 'lastHidden', 'logits', 1, { h: 'lastHidden', w: weights.finalNorm }),
     computeNode('sampler', sampler),
   ];
   const feedBack: GraphNode = { kind: 'copy', label: 'sampled token → ids', src: a('token'), dst: a('ids'), range: () => ({ srcOffset: 0, dstOffset: 0, size: 4 }) };

@@ -4,7 +4,7 @@
  * pass; the whole list is encoded into one command buffer. Building the graph happens once;
  * per call only uniforms and workgroup counts change — no allocation on the hot path.
  */
-import type { Dispatch } from '../gpu/kernel.js';
+import { dispatchRuns, type Dispatch } from '../gpu/kernel.js';
 
 /** What changes between calls: the first position and the number of tokens. */
 export interface CallShape {
@@ -56,7 +56,7 @@ export class Graph {
     let n = 0;
     for (const node of this.nodes) {
       if (node.kind !== 'compute') continue;
-      for (const d of node.dispatches()) if (d.workgroups[0] * d.workgroups[1] * d.workgroups[2] > 0) n++;
+      n += node.dispatches().filter(dispatchRuns).length;
     }
     return n;
   }
@@ -89,7 +89,7 @@ export class Graph {
         pass ??= encoder.beginComputePass({ label: this.label });
       }
       for (const d of node.dispatches()) {
-        if (d.workgroups[0] * d.workgroups[1] * d.workgroups[2] === 0) continue;
+        if (!dispatchRuns(d)) continue;
         pass.setPipeline(d.pipeline);
         pass.setBindGroup(0, d.bindGroup);
         pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
