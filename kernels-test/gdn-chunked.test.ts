@@ -40,7 +40,7 @@ describe('gdn chunked (bad input)', () => {
     const state = new Float32Array(GOLDEN.valueHeads * GOLDEN.keyDim * GOLDEN.valueDim);
     const bufs = recurrenceBuffers(ctx, GOLDEN, 8, state);
     try {
-      expect(() => recurrent.bind({ ...bufs, state: bufs.beta })).toThrow(/buffer "state"/);
+      expect(() => recurrent.bind({ ...bufs, state: bufs.aLog })).toThrow(/buffer "state"/);
       expect(() => recurrent.bind(bufs).setTokens(9)).toThrow(/maxTokens/);
     } finally {
       Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));

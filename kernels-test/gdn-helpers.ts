@@ -8,7 +8,7 @@
  * adds f32 rounding of γ (a sum of ≤ 64 gates) and of T = (I + A)⁻¹, both ~1e-6 relative.
  */
 import { createStorage, readF32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
-import { createGdnChunked, createGdnRecurrent } from '../src/kernels/gdn.js';
+import { createGdnChunked, createGdnRecurrent, gdnProjWidth, projectionWithGates } from '../src/kernels/gdn.js';
 import { gdnChunked, gdnGates, gdnRecurrent, l2Normalize, type GdnDims, type GdnInputs } from '../src/model/ops.js';
 import { Random } from '../src/model/random.js';
 import { expectClose } from './harness.js';
@@ -16,27 +16,50 @@ import { expectClose } from './harness.js';
 export const GOLDEN: GdnDims = { keyHeads: 2, valueHeads: 4, keyDim: 16, valueDim: 16 };
 export const QWEN_08B: GdnDims = { keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128 };
 
-/** Random recurrence inputs for T tokens as the prep kernel would produce them (unit k, scaled unit q). */
-export function randomGdnInputs(rnd: Random, dims: GdnDims, tokens: number): GdnInputs {
+/**
+ * Recurrence inputs: q, k, v as the prep kernel would produce them (unit k, scaled unit q), the
+ * projection's b and a columns [T, Hv] the kernels compute β and g from, and β, g themselves (ops.gdnGates)
+ * for the reference. Every 31st a spans ±25, so softplus's identity branch (> 20) is exercised too.
+ */
+export interface RecurrenceInputs extends GdnInputs {
+  b: Float32Array;
+  a: Float32Array;
+}
+
+export function randomGdnInputs(rnd: Random, dims: GdnDims, tokens: number): RecurrenceInputs {
   const { keyHeads: hk, valueHeads: hv, keyDim: dk, valueDim: dv } = dims;
-  const gates = gdnGates(rnd.normals(tokens * hv), rnd.normals(tokens * hv), rnd.normals(hv, 0.5), rnd.normals(hv, 0.5));
+  const b = rnd.normals(tokens * hv);
+  const a = Float32Array.from({ length: tokens * hv }, (_, i) => (i % 31 === 3 ? (rnd.next() - 0.5) * 50 : rnd.normal()));
   return {
     q: l2Normalize(rnd.normals(tokens * hk * dk), dk, 1 / Math.sqrt(dk)),
     k: l2Normalize(rnd.normals(tokens * hk * dk), dk),
     v: rnd.normals(tokens * hv * dv),
-    beta: gates.beta,
-    g: gates.g,
+    b,
+    a,
+    ...gdnGates(b, a, GATE_PARAMS.aLog(hv), GATE_PARAMS.dtBias(hv)),
   };
 }
 
-export function sliceTokens(inp: GdnInputs, dims: GdnDims, t0: number, t1: number): GdnInputs {
+/**
+ * A_log and dt_bias of every case: A_log from −6 (exp(A_log)·softplus small even for a > 20, so the
+ * decay e^g stays sensitive to g) to 1.
+ */
+const GATE_PARAMS = {
+  aLog: (hv: number) => Float32Array.from({ length: hv }, (_, h) => -6 + (7 * h) / Math.max(1, hv - 1)),
+  dtBias: (hv: number) => Float32Array.from({ length: hv }, (_, h) => 0.5 - h / hv),
+};
+
+export function sliceTokens(inp: RecurrenceInputs, dims: GdnDims, t0: number, t1: number): RecurrenceInputs {
   const { keyHeads: hk, valueHeads: hv, keyDim: dk, valueDim: dv } = dims;
+  const perHead = (x: Float32Array) => x.subarray(t0 * hv, t1 * hv);
   return {
     q: inp.q.subarray(t0 * hk * dk, t1 * hk * dk),
     k: inp.k.subarray(t0 * hk * dk, t1 * hk * dk),
     v: inp.v.subarray(t0 * hv * dv, t1 * hv * dv),
-    beta: inp.beta.subarray(t0 * hv, t1 * hv),
-    g: inp.g.subarray(t0 * hv, t1 * hv),
+    b: perHead(inp.b),
+    a: perHead(inp.a),
+    beta: perHead(inp.beta),
+    g: perHead(inp.g),
   };
 }
 
@@ -47,15 +70,18 @@ export function recurrenceBuffers(ctx: KernelContext, dims: GdnDims, maxTokens: 
     q: createStorage(ctx, maxTokens * hk * dk * 4, 'q'),
     k: createStorage(ctx, maxTokens * hk * dk * 4, 'k'),
     v: createStorage(ctx, maxTokens * hv * dv * 4, 'v'),
-    beta: createStorage(ctx, maxTokens * hv * 4, 'beta'),
-    g: createStorage(ctx, maxTokens * hv * 4, 'g'),
+    proj: createStorage(ctx, maxTokens * gdnProjWidth(dims) * 4, 'proj'),
+    aLog: uploadStorage(ctx, GATE_PARAMS.aLog(hv), 'aLog'),
+    dtBias: uploadStorage(ctx, GATE_PARAMS.dtBias(hv), 'dtBias'),
     state: uploadStorage(ctx, state, 'state', 'linear-state'),
     out: createStorage(ctx, maxTokens * hv * dv * 4, 'out'),
   };
 }
 
-export function uploadInputs(ctx: KernelContext, bufs: ReturnType<typeof recurrenceBuffers>, inp: GdnInputs): void {
-  for (const key of ['q', 'k', 'v', 'beta', 'g'] as const) writeBuffer(ctx, bufs[key], inp[key]);
+/** q, k, v, and a projection that is NaN except for its b, a columns (nothing else of it may be read). */
+export function uploadInputs(ctx: KernelContext, bufs: ReturnType<typeof recurrenceBuffers>, inp: RecurrenceInputs, dims: GdnDims): void {
+  for (const key of ['q', 'k', 'v'] as const) writeBuffer(ctx, bufs[key], inp[key]);
+  writeBuffer(ctx, bufs.proj, projectionWithGates(dims, inp.b, inp.a));
 }
 
 export type Kind = 'recurrent' | 'chunked';
@@ -80,7 +106,7 @@ export async function checkCalls(ctx: KernelContext, dims: GdnDims, calls: Array
     let t0 = 0;
     for (const [kind, T] of calls) {
       const inp = sliceTokens(inputs, dims, t0, t0 + T);
-      uploadInputs(ctx, bufs, inp);
+      uploadInputs(ctx, bufs, inp, dims);
       bound[kind]!.setTokens(T);
       submitDispatches(ctx, bound[kind]!.dispatches);
       const want = kind === 'chunked' ? gdnChunked(inp, stateRef, dims, chunk) : gdnRecurrent(inp, stateRef, dims);
@@ -105,8 +131,8 @@ export async function checkChunkedMatchesRecurrent(ctx: KernelContext, dims: Gdn
   const bufsR = recurrenceBuffers(ctx, dims, tokens, state0);
   const bufsC = recurrenceBuffers(ctx, dims, tokens, state0);
   try {
-    uploadInputs(ctx, bufsR, inputs);
-    uploadInputs(ctx, bufsC, inputs);
+    uploadInputs(ctx, bufsR, inputs, dims);
+    uploadInputs(ctx, bufsC, inputs, dims);
     const r = recurrent.bind(bufsR);
     const c = chunked.bind(bufsC);
     r.setTokens(tokens);

@@ -1,17 +1,19 @@
 /**
  * Gated DeltaNet prep and recurrent step vs the CPU reference (ops.ts: causalConv1dSilu,
  * l2Normalize, gdnGates, gdnRecurrent), calls of several sizes with conv and recurrent state
- * carried across them (chunked prefill: gdn-chunked.test.ts).
+ * carried across them (chunked prefill: gdn-chunked.test.ts). The recurrent kernel computes β and g
+ * from the projection's b, a columns itself, so its check covers the gates (gdn-helpers.ts).
  *
  * Tolerances:
- * - prep: a K-tap f32 conv + SiLU, an f32 l2norm over dk and the gates: a few f32 roundings of O(1)
- *   values (≤ ~1e-6 relative; exp/log on the GPU are a few ulp) → atol 1e-6, rtol 1e-5.
+ * - prep: a K-tap f32 conv + SiLU and an f32 l2norm over dk: a few f32 roundings of O(1) values
+ *   (≤ ~1e-6 relative; exp on the GPU is a few ulp) → atol 1e-6, rtol 1e-5; the conv state exact
+ *   (a copy), also after a one-token call, where the conv pass shifts it itself.
  * - recurrence: atol 1e-4, rtol 1e-4, justified in gdn-helpers.ts.
  */
 import { describe, it } from 'vitest';
 import { createStorage, readF32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
 import { createGdnPrep, gdnChannels, gdnProjWidth } from '../src/kernels/gdn.js';
-import { causalConv1dSilu, gdnGates, l2Normalize, type GdnDims } from '../src/model/ops.js';
+import { causalConv1dSilu, l2Normalize, type GdnDims } from '../src/model/ops.js';
 import { Random } from '../src/model/random.js';
 import { checkCalls, GOLDEN, QWEN_08B } from './gdn-helpers.js';
 import { expectClose, gpuContext, GPU_VARIANTS, variantAvailable } from './harness.js';
@@ -33,39 +35,28 @@ async function checkPrep(ctx: KernelContext, dims: GdnDims, calls: number[]): Pr
   const width = gdnProjWidth(dims);
   const rnd = new Random(C + maxTokens);
   const convWeight = rnd.normals(C * CONV_KERNEL, 0.5);
-  const aLog = rnd.normals(hv, 0.5);
-  const dtBias = rnd.normals(hv, 0.5);
   const stateRef = rnd.normals((CONV_KERNEL - 1) * C); // a state left by earlier calls
   const prep = await createGdnPrep(ctx, { ...dims, convKernel: CONV_KERNEL, maxTokens });
   const bufs = {
     proj: createStorage(ctx, maxTokens * width * 4, 'proj'),
     convWeight: uploadStorage(ctx, convWeight, 'convWeight'),
     convState: uploadStorage(ctx, stateRef, 'convState', 'linear-state'),
-    aLog: uploadStorage(ctx, aLog, 'aLog'),
-    dtBias: uploadStorage(ctx, dtBias, 'dtBias'),
     q: createStorage(ctx, maxTokens * hk * dk * 4, 'q'),
     k: createStorage(ctx, maxTokens * hk * dk * 4, 'k'),
     v: createStorage(ctx, maxTokens * hv * dv * 4, 'v'),
-    beta: createStorage(ctx, maxTokens * hv * 4, 'beta'),
-    g: createStorage(ctx, maxTokens * hv * 4, 'g'),
   };
   try {
     const bound = prep.bind(bufs);
     for (const [n, T] of calls.entries()) {
       const proj = rnd.normals(T * width);
-      // a spans ±25 so that softplus's identity branch (> 20) is exercised too.
-      for (let t = 0; t < T; t++) proj[t * width + width - 1] = (rnd.next() - 0.5) * 50;
       writeBuffer(ctx, bufs.proj, proj);
       bound.setTokens(T);
       submitDispatches(ctx, bound.dispatches);
       const what = `call ${n} (T=${T})`;
       const y = causalConv1dSilu(columns(proj, width, 0, C), stateRef, convWeight, C, CONV_KERNEL);
-      const gates = gdnGates(columns(proj, width, C + hv * dv, hv), columns(proj, width, C + hv * dv + hv, hv), aLog, dtBias);
       expectClose(await readF32(ctx, bufs.q, T * hk * dk), l2Normalize(columns(y, C, 0, hk * dk), dk, 1 / Math.sqrt(dk)), 1e-6, 1e-5, `q, ${what}`);
       expectClose(await readF32(ctx, bufs.k, T * hk * dk), l2Normalize(columns(y, C, hk * dk, hk * dk), dk), 1e-6, 1e-5, `k, ${what}`);
       expectClose(await readF32(ctx, bufs.v, T * hv * dv), columns(y, C, 2 * hk * dk, hv * dv), 1e-6, 1e-5, `v, ${what}`);
-      expectClose(await readF32(ctx, bufs.beta, T * hv), gates.beta, 1e-6, 1e-5, `beta, ${what}`);
-      expectClose(await readF32(ctx, bufs.g, T * hv), gates.g, 1e-6, 1e-5, `g, ${what}`);
       expectClose(await readF32(ctx, bufs.convState, (CONV_KERNEL - 1) * C), stateRef, 0, 0, `conv state, ${what}`);
     }
   } finally {

@@ -7,6 +7,7 @@
 // K Kᵀ and Q Kᵀ: each thread accumulates one 4×4 block of the lower triangle from vec4 loads of
 // the chunk's K and Q rows (L1-served; no staging barriers). T: column sweep on a packed triangle.
 #include "gdn_chunked_common"
+#include "gdn_gates"
 
 const WG: u32 = 256u;
 const NB: u32 = L / 4u;                   // 4-row blocks per chunk
@@ -21,9 +22,10 @@ const MR: u32 = max((L + RG_V - 1u) / RG_V, (L + RG_K - 1u) / RG_K);
 @group(0) @binding(1) var<storage, read> q: array<vec4f>;   // [T, Hk, DK]
 @group(0) @binding(2) var<storage, read> k: array<vec4f>;   // [T, Hk, DK]
 @group(0) @binding(3) var<storage, read> v: array<vec4f>;   // [T, Hv, DV]
-@group(0) @binding(4) var<storage, read> beta: array<f32>;  // [T, Hv]
-@group(0) @binding(5) var<storage, read> g: array<f32>;     // [T, Hv]
-@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(4) var<storage, read> proj: array<f32>;    // [T, C + Hv·DV + 2·Hv]: β, g from b, a
+@group(0) @binding(5) var<storage, read> a_log: array<f32>;   // [Hv]
+@group(0) @binding(6) var<storage, read> dt_bias: array<f32>; // [Hv]
+@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
 
 var<workgroup> tri_mem: array<f32, NTRI>;  // I − A (packed lower triangle), turned into T in place
 var<workgroup> block_row: array<f32, max(1u, NBK - 1u) * B * B>;  // Σ_K X_IK T_KJ of one block row
@@ -45,8 +47,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let t0 = c * L;
   let rows = min(L, p.tokens - t0);
   if (lid < L) {
-    gam[lid] = select(0.0, g[(t0 + lid) * p.value_heads + h], lid < rows);
-    bet[lid] = select(0.0, beta[(t0 + lid) * p.value_heads + h], lid < rows);
+    var gates = vec2f(0.0);  // padding rows: β = g = 0
+    if (lid < rows) { gates = delta_gates(t0 + lid, h, p.key_heads, DK, p.value_heads, DV); }
+    bet[lid] = gates.x;
+    gam[lid] = gates.y;
   }
   workgroupBarrier();
   if (lid == 0u) {

@@ -1,11 +1,13 @@
-// Gated DeltaNet prep (architecture §4.2 steps 2–5, §9.7: everything f32). The fused projection row
-// of token t is proj[t] = [ qkv (C = 2·Hk·dk + Hv·dv: q heads | k heads | v heads) | z (Hv·dv) | b (Hv) | a (Hv) ].
-// Two stages from this source (the second must run after the first: it overwrites the conv state):
+// Gated DeltaNet prep (architecture §4.2 steps 2, 3 and 5, §9.7: everything f32). The fused projection
+// row of token t is proj[t] = [ qkv (C = 2·Hk·dk + Hv·dv: q heads | k heads | v heads) | z (Hv·dv) | b (Hv) | a (Hv) ];
+// β and g are not computed here but where they are read (gdn_gates.wgsl). Two stages from this source:
 //   CONV   one workgroup per (head slot, token): causal depthwise conv over the K columns
 //          (state ++ proj), SiLU, then q ← l2norm(q)·dk^−½, k ← l2norm(k), v as is.
 //          Slots [0, Hk) are q heads, [Hk, 2·Hk) k heads, [2·Hk, 2·Hk+Hv) v heads.
-//   FINISH one thread per channel: conv state ← last K−1 columns of (state ++ proj);
-//          one thread per (token, v head): β = sigmoid(b), g = −exp(A_log)·softplus(a + dt_bias).
+//          With one token, each channel is read by one thread only, which then shifts its own
+//          conv state: a decode step is this one dispatch.
+//   SHIFT  (more than one token, after CONV: it overwrites what CONV reads) one thread per channel:
+//          conv state ← last K−1 columns of (state ++ proj).
 // conv state [K−1, C] holds pre-conv columns, oldest first (§4.4, §9.11).
 #if HAS_SUBGROUPS
 enable subgroups;
@@ -29,67 +31,42 @@ struct Params {
 fn channels() -> u32 { return 2u * p.key_heads * p.key_dim + p.value_heads * p.value_dim; }
 fn proj_stride() -> u32 { return channels() + p.value_heads * p.value_dim + 2u * p.value_heads; }
 
-#if FINISH
-@group(0) @binding(2) var<storage, read_write> conv_state: array<f32>;
-@group(0) @binding(3) var<storage, read> a_log: array<f32>;
-@group(0) @binding(4) var<storage, read> dt_bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> beta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> g: array<f32>;
-
-// log(1 + exp(x)), identity above 20 like PyTorch (§9.9); log1p via u = 1 + e, log(u)·e/(u − 1).
-fn softplus(x: f32) -> f32 {
-  if (x > 20.0) { return x; }
-  let e = exp(x);
-  let u = 1.0 + e;
-  if (u == 1.0) { return e; }
-  return log(u) * e / (u - 1.0);
+// Column m of (state ++ proj) for channel c.
+fn conv_column(m: u32, c: u32, c_all: u32, stride: u32) -> f32 {
+  if (m < KERNEL - 1u) { return conv_state[m * c_all + c]; }
+  return proj[(m - (KERNEL - 1u)) * stride + c];
 }
+
+// conv state of channel c ← the last K−1 columns of (state ++ proj); ascending j reads column
+// m = T + j > j before anything overwrites it.
+fn shift_conv_state(c: u32, c_all: u32, stride: u32) {
+  for (var j = 0u; j < KERNEL - 1u; j++) { conv_state[j * c_all + c] = conv_column(p.tokens + j, c, c_all, stride); }
+}
+
+#if SHIFT
+@group(0) @binding(2) var<storage, read_write> conv_state: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  let c_all = channels();
-  let stride = proj_stride();
-  if (i < c_all) {
-    // Column m of (state ++ proj); ascending j reads m = T + j > j before anything overwrites it.
-    for (var j = 0u; j < KERNEL - 1u; j++) {
-      let m = p.tokens + j;
-      var x: f32;
-      if (m < KERNEL - 1u) { x = conv_state[m * c_all + i]; }
-      else { x = proj[(m - (KERNEL - 1u)) * stride + i]; }
-      conv_state[j * c_all + i] = x;
-    }
-    return;
-  }
-  let gi = i - c_all;
-  if (gi >= p.tokens * p.value_heads) { return; }
-  let t = gi / p.value_heads;
-  let h = gi % p.value_heads;
-  let ba = t * stride + c_all + p.value_heads * p.value_dim;
-  beta[gi] = 1.0 / (1.0 + exp(-proj[ba + h]));
-  g[gi] = -exp(a_log[h]) * softplus(proj[ba + p.value_heads + h] + dt_bias[h]);
+  let c = gid.x + gid.y * nwg.x * WG;
+  if (c < channels()) { shift_conv_state(c, channels(), proj_stride()); }
 }
 #else
 #include "reduce"
 
 @group(0) @binding(2) var<storage, read> conv_weight: array<f32>;  // [C, KERNEL]
-@group(0) @binding(3) var<storage, read> conv_state: array<f32>;
+@group(0) @binding(3) var<storage, read_write> conv_state: array<f32>;
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;  // [T, Hk, dk]
 @group(0) @binding(5) var<storage, read_write> k: array<f32>;  // [T, Hk, dk]
 @group(0) @binding(6) var<storage, read_write> v: array<f32>;  // [T, Hv, dv]
 
 fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 
-// SiLU(conv) of channel c at token t: Σ_j w[c, j]·col(t + j), col(m) from the state for m < K−1.
+// SiLU(conv) of channel c at token t: Σ_j w[c, j]·col(t + j).
 fn conv_silu(c: u32, t: u32, c_all: u32, stride: u32) -> f32 {
   var acc = 0.0;
-  for (var j = 0u; j < KERNEL; j++) {
-    let m = t + j;
-    var x: f32;
-    if (m < KERNEL - 1u) { x = conv_state[m * c_all + c]; }
-    else { x = proj[(m - (KERNEL - 1u)) * stride + c]; }
-    acc += conv_weight[c * KERNEL + j] * x;
-  }
+  for (var j = 0u; j < KERNEL; j++) { acc += conv_weight[c * KERNEL + j] * conv_column(t + j, c, c_all, stride); }
+  if (p.tokens == 1u) { shift_conv_state(c, c_all, stride); }  // this thread was the channel's only reader
   return silu(acc);
 }
 

@@ -3,10 +3,12 @@
 // Every column j of S evolves on its own, so LANES threads own one column (rows lane, lane+LANES, …
 // in registers): the state is read once and written once per call, and the two column sums per
 // token are a butterfly over the LANES lanes (subgroup shuffles; LANES = 1 without subgroups).
+// β and g come from the projection's b, a columns (gdn_gates.wgsl).
 // Workgroup (x, y) = (block of COLS columns, value head).
 #if HAS_SUBGROUPS
 enable subgroups;
 #endif
+#include "gdn_gates"
 
 const LANES: u32 = {{LANES}}u;
 const COLS: u32 = {{COLS}}u;
@@ -24,10 +26,11 @@ struct Params {
 @group(0) @binding(1) var<storage, read> q: array<f32>;     // [T, Hk, DK]
 @group(0) @binding(2) var<storage, read> k: array<f32>;     // [T, Hk, DK]
 @group(0) @binding(3) var<storage, read> v: array<f32>;     // [T, Hv, DV]
-@group(0) @binding(4) var<storage, read> beta: array<f32>;  // [T, Hv]
-@group(0) @binding(5) var<storage, read> g: array<f32>;     // [T, Hv]
-@group(0) @binding(6) var<storage, read_write> state: array<f32>;  // [Hv, DK, DV]
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;    // [T, Hv, DV]
+@group(0) @binding(4) var<storage, read> proj: array<f32>;  // [T, C + Hv·DV + 2·Hv]: b, a
+@group(0) @binding(5) var<storage, read> a_log: array<f32>; // [Hv]
+@group(0) @binding(6) var<storage, read> dt_bias: array<f32>; // [Hv]
+@group(0) @binding(7) var<storage, read_write> state: array<f32>;  // [Hv, DK, DV]
+@group(0) @binding(8) var<storage, read_write> out: array<f32>;    // [T, Hv, DV]
 
 // Sum over the LANES consecutive lanes that share a column.
 fn lane_sum(x: f32) -> f32 {
@@ -54,13 +57,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   for (var t = 0u; t < p.tokens; t++) {
     let qk_base = (t * p.key_heads + kh) * DK + lane;
     let gate = t * p.value_heads + h;
-    let decay = exp(g[gate]);
+    let gates = delta_gates(t, h, p.key_heads, DK, p.value_heads, DV);  // (β, g)
+    let decay = exp(gates.y);
     var u = 0.0;
     for (var r = 0u; r < ROWS; r++) {
       s[r] *= decay;
       u += s[r] * k[qk_base + r * LANES];
     }
-    let delta = beta[gate] * (v[gate * DV + j] - lane_sum(u));
+    let delta = gates.x * (v[gate * DV + j] - lane_sum(u));
     var o = 0.0;
     for (var r = 0u; r < ROWS; r++) {
       s[r] += k[qk_base + r * LANES] * delta;

@@ -10,8 +10,8 @@
 import { describeGpu } from '../gpu/device.js';
 import { createStorage, encodeDispatches, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { createAttention, decodeSplits, kvCacheBytes, type KvFormat } from '../kernels/attention.js';
-import { createGdnChunked, createGdnRecurrent, type GdnDimsShape } from '../kernels/gdn.js';
-import { gdnGates, l2Normalize, type GdnDims } from '../model/ops.js';
+import { createGdnChunked, createGdnRecurrent, projectionWithGates, type GdnDimsShape, type GdnStepBuffers } from '../kernels/gdn.js';
+import { l2Normalize, type GdnDims } from '../model/ops.js';
 import { Random } from '../model/random.js';
 
 /** Mean GPU milliseconds of one run of `dispatches`, over `reps` runs in one compute pass (after one warm-up pass). */
@@ -76,19 +76,19 @@ export async function benchGdnPrefill(
   const shape: GdnDimsShape = { ...dims, maxTokens: tokens };
   const [recurrent, chunked] = await Promise.all([createGdnRecurrent(ctx, shape), createGdnChunked(ctx, shape)]);
   const rnd = new Random(tokens);
-  const gates = gdnGates(rnd.normals(tokens * hv), rnd.normals(tokens * hv), rnd.normals(hv, 0.5), rnd.normals(hv, 0.5));
   const bufs: Record<string, GPUBuffer> = {};
   try {
     Object.assign(bufs, {
       q: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk, 1 / Math.sqrt(dk)), 'bench q'),
       k: uploadStorage(ctx, l2Normalize(rnd.normals(tokens * hk * dk), dk), 'bench k'),
       v: uploadStorage(ctx, rnd.normals(tokens * hv * dv), 'bench v'),
-      beta: uploadStorage(ctx, gates.beta, 'bench beta'),
-      g: uploadStorage(ctx, gates.g, 'bench g'),
+      proj: uploadStorage(ctx, projectionWithGates(dims, rnd.normals(tokens * hv), rnd.normals(tokens * hv), 0), 'bench proj'),
+      aLog: uploadStorage(ctx, rnd.normals(hv, 0.5), 'bench aLog'),
+      dtBias: uploadStorage(ctx, rnd.normals(hv, 0.5), 'bench dtBias'),
       state: createStorage(ctx, hv * dk * dv * 4, 'bench state', 'linear-state'),
       out: createStorage(ctx, tokens * hv * dv * 4, 'bench out'),
     });
-    const b = bufs as Record<'q' | 'k' | 'v' | 'beta' | 'g' | 'state' | 'out', GPUBuffer>;
+    const b = bufs as Record<keyof GdnStepBuffers, GPUBuffer>;
     const seq = recurrent.bind(b);
     const chk = chunked.bind(b);
     seq.setTokens(tokens);

@@ -52,8 +52,8 @@ const linearState = convState + recurrentState;
 
 // Activations: one prefill chunk of every shared buffer (f32 per token) ...
 const proj = Math.max(2 * (heads + kvHeads) * d, 2 * keyHeads * dk + 2 * valueHeads * dv + 2 * valueHeads); // attention 14,336 vs GDN 16,480
-const widths = [1, hidden, hidden, proj, heads * d, heads * d, keyHeads * dk, keyHeads * dk, valueHeads * dv, valueHeads, valueHeads, valueHeads * dv, inter];
-//              ids hidden normed proj mixerOut attnQ   gdnQ         gdnK         gdnV            beta        g           gdnOut          mlpAct
+const widths = [1, hidden, hidden, proj, heads * d, heads * d, keyHeads * dk, keyHeads * dk, valueHeads * dv, valueHeads * dv, inter];
+//              ids hidden normed proj mixerOut attnQ   gdnQ         gdnK         gdnV            gdnOut          mlpAct
 const chunkBuffers = widths.reduce((a, w) => a + f32(w * chunk), 0);
 // ... the last token's hidden row (the LM head applies the final norm itself) and logits, the token history (+ the sampled id) ...
 const head = f32(hidden + vocab) + f32(context + 1) + 4;

@@ -1,14 +1,14 @@
 /**
  * Chunked (WY/UT) gated delta rule for prefill (architecture §4.3; ops.ts gdnChunked is the
  * reference): three dispatches per call, the state carried across chunks and calls.
- *   intra  (chunks × Hv):                 γ, P = (QKᵀ)⊙D, T = (I + A)⁻¹, U = T·βV, W = T·βe^γK
+ *   intra  (chunks × Hv):                 β, g from the projection, γ, P = (QKᵀ)⊙D, T = (I + A)⁻¹, U = T·βV, W = T·βe^γK
  *   scan   (DV/BV × Hv):                  chunk by chunk, V' = U − W S and the state update
  *   output (chunks × Hv × column blocks): O = e^γ Q S_chunk + P V'
  * Same bind signature as the recurrent kernel (gdn.ts); the scratch is allocated by the builder.
  */
 import { bindBuffers, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { requireBufferBytes, requireThat, requireTokens } from './checks.js';
-import { checkGdnDims, gdnActivationBytes, type BoundTokens, type GdnDimsShape, type GdnStepBuffers } from './gdn-shapes.js';
+import { checkGdnDims, stepBufferChecks, type BoundTokens, type GdnDimsShape, type GdnStepBuffers } from './gdn-shapes.js';
 
 export interface GdnChunkedShape extends GdnDimsShape {
   /** Tokens per chunk (default 64, §4.3). */
@@ -89,21 +89,12 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
     ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: { ...dims, COL_QUADS: tiles.outputQuads } }),
   ]);
   const scratch = ctx.allocator.create({ label: 'gdn chunked scratch', category: 'activations', size: layout.bytes, usage: GPUBufferUsage.STORAGE });
-  const bytes = gdnActivationBytes(shape);
   return {
     shape,
     /** Frees the scratch. */
     destroy: () => ctx.allocator.destroy(scratch),
     bind(b: GdnStepBuffers, label = 'gdn chunked'): BoundTokens {
-      requireBufferBytes(name, {
-        q: [b.q, bytes.qk],
-        k: [b.k, bytes.qk],
-        v: [b.v, bytes.v],
-        beta: [b.beta, bytes.gate],
-        g: [b.g, bytes.gate],
-        state: [b.state, bytes.state],
-        out: [b.out, bytes.v],
-      });
+      requireBufferBytes(name, stepBufferChecks(shape, b));
       const params = ctx.uniforms.alloc(LAYOUT, { keyHeads, valueHeads, ...layout });
       const pass = (stage: string, pipeline: GPUComputePipeline, resources: Array<GPUBuffer | GPUBufferBinding>): Dispatch => ({
         label: `${label} ${stage}`,
@@ -112,7 +103,7 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
         workgroups: [0, 0, 0],
       });
       const stages = [
-        pass('intra', intra, [b.q, b.k, b.v, b.beta, b.g, scratch]),
+        pass('intra', intra, [b.q, b.k, b.v, b.proj, b.aLog, b.dtBias, scratch]),
         pass('scan', scan, [b.k, scratch, b.state]),
         pass('output', output, [b.q, scratch, scratch, b.out]),
       ] as const;

@@ -1,7 +1,9 @@
 /**
  * Gated DeltaNet mixer kernels (architecture §4): prep (shaders/gdn_prep.wgsl: conv1d + SiLU,
- * q/k l2norm, β and g) and the token-by-token recurrence (shaders/gdn_recurrent.wgsl), the decode
- * step. The chunked prefill form lives in gdn-chunked.ts; the gated output norm in rmsnorm.ts.
+ * q/k l2norm, the conv state; one dispatch for one token, two otherwise) and the token-by-token
+ * recurrence (shaders/gdn_recurrent.wgsl), the decode step. β and g are computed by the recurrence
+ * kernels from the projection (gdn_gates.wgsl). The chunked prefill form lives in gdn-chunked.ts;
+ * the gated output norm in rmsnorm.ts.
  */
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { requireBufferBytes, requireThat, requireTokens } from './checks.js';
@@ -9,7 +11,7 @@ import {
   checkGdnDims,
   gdnActivationBytes,
   gdnChannels,
-  gdnProjWidth,
+  stepBufferChecks,
   type BoundTokens,
   type GdnDimsShape,
   type GdnStepBuffers,
@@ -32,15 +34,10 @@ export interface GdnPrepBuffers {
   convWeight: BufferArg;
   /** [K−1, C] f32, previous pre-conv columns oldest first; updated to end with this call's tokens. */
   convState: BufferArg;
-  /** [Hv] f32 each. */
-  aLog: BufferArg;
-  dtBias: BufferArg;
-  /** Outputs: q, k [T, Hk, dk]; v [T, Hv, dv]; beta, g [T, Hv]. */
+  /** Outputs: q, k [T, Hk, dk]; v [T, Hv, dv]. */
   q: BufferArg;
   k: BufferArg;
   v: BufferArg;
-  beta: BufferArg;
-  g: BufferArg;
 }
 
 const PREP_LAYOUT = [
@@ -57,8 +54,8 @@ export async function createGdnPrep(ctx: KernelContext, shape: GdnPrepShape) {
   checkGdnDims(name, shape);
   requireThat(name, Number.isInteger(shape.convKernel) && shape.convKernel >= 2, `convKernel must be an integer ≥ 2, got ${shape.convKernel}`);
   const { keyHeads, valueHeads, keyDim, valueDim, maxTokens, convKernel } = shape;
-  const [conv, finish] = await Promise.all(
-    [false, true].map((FINISH) => ctx.pipelines.get({ shader: 'gdn_prep', defines: { CONV_KERNEL: convKernel, FINISH } })),
+  const [conv, shift] = await Promise.all(
+    [false, true].map((SHIFT) => ctx.pipelines.get({ shader: 'gdn_prep', defines: { CONV_KERNEL: convKernel, SHIFT } })),
   );
   const channels = gdnChannels(shape);
   const bytes = gdnActivationBytes(shape);
@@ -67,16 +64,12 @@ export async function createGdnPrep(ctx: KernelContext, shape: GdnPrepShape) {
     shape,
     bind(b: GdnPrepBuffers, label = 'gdn prep'): BoundTokens {
       requireBufferBytes(name, {
-        proj: [b.proj, maxTokens * gdnProjWidth(shape) * 4],
+        proj: [b.proj, bytes.proj],
         convWeight: [b.convWeight, channels * convKernel * 4],
         convState: [b.convState, (convKernel - 1) * channels * 4],
-        aLog: [b.aLog, valueHeads * 4],
-        dtBias: [b.dtBias, valueHeads * 4],
         q: [b.q, bytes.qk],
         k: [b.k, bytes.qk],
         v: [b.v, bytes.v],
-        beta: [b.beta, bytes.gate],
-        g: [b.g, bytes.gate],
       });
       const params = ctx.uniforms.alloc(PREP_LAYOUT, { keyHeads, valueHeads, keyDim, valueDim, eps: shape.eps ?? 1e-6 });
       const convPass: Dispatch = {
@@ -85,19 +78,20 @@ export async function createGdnPrep(ctx: KernelContext, shape: GdnPrepShape) {
         bindGroup: bindBuffers(ctx, conv!, `${label} conv`, [params.binding, b.proj, b.convWeight, b.convState, b.q, b.k, b.v]),
         workgroups: [0, 0, 0],
       };
-      const finishPass: Dispatch = {
-        label: `${label} state+gates`,
-        pipeline: finish!,
-        bindGroup: bindBuffers(ctx, finish!, `${label} state+gates`, [params.binding, b.proj, b.convState, b.aLog, b.dtBias, b.beta, b.g]),
+      const shiftPass: Dispatch = {
+        label: `${label} conv state`,
+        pipeline: shift!,
+        bindGroup: bindBuffers(ctx, shift!, `${label} conv state`, [params.binding, b.proj, b.convState]),
         workgroups: [0, 0, 0],
       };
       return {
-        dispatches: [convPass, finishPass],
+        dispatches: [convPass, shiftPass],
         setTokens(tokens: number): void {
           requireTokens(name, tokens, maxTokens);
           params.set({ tokens });
           convPass.workgroups = [2 * keyHeads + valueHeads, tokens, tokens > 0 ? 1 : 0];
-          finishPass.workgroups = tokens > 0 ? gridFor(Math.ceil((channels + tokens * valueHeads) / 64), maxGrid) : [0, 0, 0];
+          // One token: the conv pass shifts the state itself.
+          shiftPass.workgroups = tokens > 1 ? gridFor(Math.ceil(channels / 64), maxGrid) : [0, 0, 0];
         },
       };
     },
@@ -128,24 +122,15 @@ export async function createGdnRecurrent(ctx: KernelContext, shape: GdnDimsShape
     shader: 'gdn_recurrent',
     defines: { LANES: lanes, COLS: cols, KEY_DIM: keyDim, VALUE_DIM: valueDim },
   });
-  const bytes = gdnActivationBytes(shape);
   return {
     shape,
     bind(b: GdnStepBuffers, label = 'gdn recurrent'): BoundTokens {
-      requireBufferBytes(name, {
-        q: [b.q, bytes.qk],
-        k: [b.k, bytes.qk],
-        v: [b.v, bytes.v],
-        beta: [b.beta, bytes.gate],
-        g: [b.g, bytes.gate],
-        state: [b.state, bytes.state],
-        out: [b.out, bytes.v],
-      });
+      requireBufferBytes(name, stepBufferChecks(shape, b));
       const params = ctx.uniforms.alloc(STEP_LAYOUT, { keyHeads, valueHeads });
       const dispatch: Dispatch = {
         label,
         pipeline,
-        bindGroup: bindBuffers(ctx, pipeline, label, [params.binding, b.q, b.k, b.v, b.beta, b.g, b.state, b.out]),
+        bindGroup: bindBuffers(ctx, pipeline, label, [params.binding, b.q, b.k, b.v, b.proj, b.aLog, b.dtBias, b.state, b.out]),
         workgroups: [0, 0, 0],
       };
       return {

@@ -62,8 +62,8 @@ describe('Qwen3.5-0.8B, q4 weights, f16 KV, 32,768 tokens, prefill chunk 128 (by
 
   it('activations: one 128-token chunk of every shared buffer, the single-row head, history and kernel scratch', () => {
     // Per-token widths (f32): ids, hidden, normed, proj = max(attention 5120, GDN 8224), mixerOut,
-    // attnQ, gdnQ, gdnK, gdnV, gdnBeta, gdnG, gdnOut, mlpAct.
-    const widths = 1 + 1024 + 1024 + 8224 + 2048 + 2048 + 2048 + 2048 + 2048 + 16 + 16 + 2048 + 3584;
+    // attnQ, gdnQ, gdnK, gdnV, gdnOut, mlpAct (β and g are computed from proj where they are read).
+    const widths = 1 + 1024 + 1024 + 8224 + 2048 + 2048 + 2048 + 2048 + 2048 + 2048 + 3584;
     const perChunk = widths * 128 * 4;
     const head = 1024 * 4 + 248320 * 4; // lastHidden (the final norm runs inside the LM head), logits of the last token
     const history = (context + 1) * 4 + 4; // token history + the sampled token

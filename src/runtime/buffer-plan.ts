@@ -68,7 +68,7 @@ export function activationWidths(config: Qwen35Config): Record<string, number> {
   };
   if (config.layerTypes.includes('full_attention')) widths.attnQ = config.numAttentionHeads * d;
   if (config.layerTypes.includes('linear_attention')) {
-    Object.assign(widths, { gdnQ: hk, gdnK: hk, gdnV: vd, gdnBeta: hv, gdnG: hv, gdnOut: vd });
+    Object.assign(widths, { gdnQ: hk, gdnK: hk, gdnV: vd, gdnOut: vd });
   }
   if (hasDense) widths.mlpAct = config.intermediateSize;
   if (hasMoe && moe) {

@@ -123,10 +123,10 @@ export async function buildForwardGraphs(
   };
 
   const deltaNetMixer = async (p: string, i: number, w: GpuGdnWeights, inputNorm: GPUBuffer): Promise<StackEntry[]> => {
-    const io = { q: a('gdnQ'), k: a('gdnK'), v: a('gdnV'), beta: a('gdnBeta'), g: a('gdnG') };
-    const conv = { convWeight: w.conv1d, convState: state[`layers.${i}.convState`]!, aLog: w.aLog, dtBias: w.dtBias };
-    const prep = k.gdnPrep!.bind({ proj: a('proj'), ...conv, ...io }, `${p} gdn prep`);
-    const core = { ...io, state: state[`layers.${i}.recurrentState`]!, out: a('gdnOut') };
+    const io = { q: a('gdnQ'), k: a('gdnK'), v: a('gdnV') };
+    const prep = k.gdnPrep!.bind({ proj: a('proj'), convWeight: w.conv1d, convState: state[`layers.${i}.convState`]!, ...io }, `${p} gdn prep`);
+    // The recurrence kernels read β and g off the projection themselves.
+    const core = { ...io, proj: a('proj'), aLog: w.aLog, dtBias: w.dtBias, state: state[`layers.${i}.recurrentState`]!, out: a('gdnOut') };
     const step = k.recurrent!.bind(core, `${p} gdn recurrent`);
     const chunked = k.chunked!.bind(core, `${p} gdn chunked`);
     const stepNode = computeNode(`${p} gdn recurrent`, step, byTokens(step));
