@@ -17,6 +17,15 @@ export const GOLDEN: GdnDims = { keyHeads: 2, valueHeads: 4, keyDim: 16, valueDi
 export const QWEN_08B: GdnDims = { keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128 };
 
 /**
+ * A_log and dt_bias of every case: A_log from −6 (exp(A_log)·softplus small even for a > 20, so the
+ * decay e^g stays sensitive to g) to 1.
+ */
+const GATE_PARAMS = {
+  aLog: (hv: number) => Float32Array.from({ length: hv }, (_, h) => -6 + (7 * h) / Math.max(1, hv - 1)),
+  dtBias: (hv: number) => Float32Array.from({ length: hv }, (_, h) => 0.5 - h / hv),
+};
+
+/**
  * Recurrence inputs: q, k, v as the prep kernel would produce them (unit k, scaled unit q), the
  * projection's b and a columns [T, Hv] the kernels compute β and g from, and β, g themselves (ops.gdnGates)
  * for the reference. Every 31st a spans ±25, so softplus's identity branch (> 20) is exercised too.
@@ -39,15 +48,6 @@ export function randomGdnInputs(rnd: Random, dims: GdnDims, tokens: number): Rec
     ...gdnGates(b, a, GATE_PARAMS.aLog(hv), GATE_PARAMS.dtBias(hv)),
   };
 }
-
-/**
- * A_log and dt_bias of every case: A_log from −6 (exp(A_log)·softplus small even for a > 20, so the
- * decay e^g stays sensitive to g) to 1.
- */
-const GATE_PARAMS = {
-  aLog: (hv: number) => Float32Array.from({ length: hv }, (_, h) => -6 + (7 * h) / Math.max(1, hv - 1)),
-  dtBias: (hv: number) => Float32Array.from({ length: hv }, (_, h) => 0.5 - h / hv),
-};
 
 export function sliceTokens(inp: RecurrenceInputs, dims: GdnDims, t0: number, t1: number): RecurrenceInputs {
   const { keyHeads: hk, valueHeads: hv, keyDim: dk, valueDim: dv } = dims;

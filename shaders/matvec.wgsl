@@ -82,17 +82,21 @@ fn unit_row(out0: u32, r: u32) -> u32 {
 // (cols % 4 == 0): one 16-byte load.
 fn load_vec4(from_norm: bool, base: u32, c: u32) -> vec4<f32> {
 #if X_VEC4
-  var v = x[(base + c) >> 2u];
+  var v: vec4<f32>;
 #if NORM_X
-  if (from_norm) { v = norm_w[c >> 2u]; }
+  if (from_norm) { v = norm_w[c >> 2u]; } else { v = x[(base + c) >> 2u]; }
+#else
+  v = x[(base + c) >> 2u];
 #endif
   return select(vec4(0.0), v, c < p.cols);
 #else
   var v = vec4(0.0);
   for (var i = 0u; i < 4u; i++) {
-    var e = x[base + c + i];
+    var e: f32;
 #if NORM_X
-    if (from_norm) { e = norm_w[c + i]; }
+    if (from_norm) { e = norm_w[c + i]; } else { e = x[base + c + i]; }
+#else
+    e = x[base + c + i];
 #endif
     v[i] = select(0.0, e, c + i < p.cols);
   }
