@@ -20,7 +20,7 @@ export const QWEN_08B: GdnDims = { keyHeads: 16, valueHeads: 16, keyDim: 128, va
  * A_log and dt_bias of every case: A_log from −6 (exp(A_log)·softplus small even for a > 20, so the
  * decay e^g stays sensitive to g) to 1.
  */
-const GATE_PARAMS = {
+export const GATE_PARAMS = {
   aLog: (hv: number) => Float32Array.from({ length: hv }, (_, h) => -6 + (7 * h) / Math.max(1, hv - 1)),
   dtBias: (hv: number) => Float32Array.from({ length: hv }, (_, h) => 0.5 - h / hv),
 };

@@ -8,13 +8,12 @@
 //          conv state: a decode step is this one dispatch.
 //   SHIFT  (more than one token, after CONV: it overwrites what CONV reads) one thread per channel:
 //          conv state ← last K−1 columns of (state ++ proj).
-// conv state [K−1, C] holds pre-conv columns, oldest first (§4.4, §9.11).
+// The conv itself: gdn_conv.wgsl.
 #if HAS_SUBGROUPS
 enable subgroups;
 #endif
 
 const WG: u32 = 64u;
-const KERNEL: u32 = {{CONV_KERNEL}}u;
 
 struct Params {
   tokens: u32,
@@ -27,21 +26,10 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> proj: array<f32>;
+#include "gdn_conv"
 
 fn channels() -> u32 { return 2u * p.key_heads * p.key_dim + p.value_heads * p.value_dim; }
 fn proj_stride() -> u32 { return channels() + p.value_heads * p.value_dim + 2u * p.value_heads; }
-
-// Column m of (state ++ proj) for channel c.
-fn conv_column(m: u32, c: u32, c_all: u32, stride: u32) -> f32 {
-  if (m < KERNEL - 1u) { return conv_state[m * c_all + c]; }
-  return proj[(m - (KERNEL - 1u)) * stride + c];
-}
-
-// conv state of channel c ← the last K−1 columns of (state ++ proj); ascending j reads column
-// m = T + j > j before anything overwrites it.
-fn shift_conv_state(c: u32, c_all: u32, stride: u32) {
-  for (var j = 0u; j < KERNEL - 1u; j++) { conv_state[j * c_all + c] = conv_column(p.tokens + j, c, c_all, stride); }
-}
 
 #if SHIFT
 @group(0) @binding(2) var<storage, read_write> conv_state: array<f32>;
@@ -59,16 +47,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 @group(0) @binding(4) var<storage, read_write> q: array<f32>;  // [T, Hk, dk]
 @group(0) @binding(5) var<storage, read_write> k: array<f32>;  // [T, Hk, dk]
 @group(0) @binding(6) var<storage, read_write> v: array<f32>;  // [T, Hv, dv]
-
-fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
-
-// SiLU(conv) of channel c at token t: Σ_j w[c, j]·col(t + j).
-fn conv_silu(c: u32, t: u32, c_all: u32, stride: u32) -> f32 {
-  var acc = 0.0;
-  for (var j = 0u; j < KERNEL; j++) { acc += conv_weight[c * KERNEL + j] * conv_column(t + j, c, c_all, stride); }
-  if (p.tokens == 1u) { shift_conv_state(c, c_all, stride); }  // this thread was the channel's only reader
-  return silu(acc);
-}
 
 @compute @workgroup_size(WG)
 fn main(

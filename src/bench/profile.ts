@@ -35,6 +35,7 @@ const KIND_OF_OP: Record<string, KernelKind> = {
   attention: 'attention',
   'gdn prep': 'gdn',
   'gdn recurrent': 'gdn',
+  'gdn decode step': 'gdn',
   'gdn chunked': 'gdn',
   'gated norm': 'gdn',
   'input norm': 'norms',

@@ -1,9 +1,10 @@
 /**
  * Gated DeltaNet mixer kernels (architecture §4): prep (shaders/gdn_prep.wgsl: conv1d + SiLU,
- * q/k l2norm, the conv state; one dispatch for one token, two otherwise) and the token-by-token
- * recurrence (shaders/gdn_recurrent.wgsl), the decode step. β and g are computed by the recurrence
+ * q/k l2norm, the conv state; one dispatch for one token, two otherwise), the token-by-token
+ * recurrence (shaders/gdn_recurrent.wgsl) and, from the same source, the decode step: conv, l2norm,
+ * recurrence and gated norm of one token in one dispatch. β and g are computed by the recurrence
  * kernels from the projection (gdn_gates.wgsl). The chunked prefill form lives in gdn-chunked.ts;
- * the gated output norm in rmsnorm.ts.
+ * the gated output norm of prefill in rmsnorm.ts.
  */
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { requireBufferBytes, requireThat, requireTokens } from './checks.js';
@@ -26,6 +27,9 @@ export interface GdnPrepShape extends GdnDimsShape {
   /** q/k l2norm epsilon: x·rsqrt(Σx² + eps); default 1e-6 as in HF/FLA (§4.2 step 5, §9.10). */
   eps?: number;
 }
+
+const requireConvKernel = (name: string, k: number): void =>
+  requireThat(name, Number.isInteger(k) && k >= 2, `convKernel must be an integer ≥ 2, got ${k}`);
 
 export interface GdnPrepBuffers {
   /** Fused projection [T, C + Hv·dv + 2·Hv]: qkv | z | b | a (§4.1). */
@@ -52,7 +56,7 @@ const PREP_LAYOUT = [
 export async function createGdnPrep(ctx: KernelContext, shape: GdnPrepShape) {
   const name = 'gdn prep';
   checkGdnDims(name, shape);
-  requireThat(name, Number.isInteger(shape.convKernel) && shape.convKernel >= 2, `convKernel must be an integer ≥ 2, got ${shape.convKernel}`);
+  requireConvKernel(name, shape.convKernel);
   const { keyHeads, valueHeads, keyDim, valueDim, maxTokens, convKernel } = shape;
   const [conv, shift] = await Promise.all(
     [false, true].map((SHIFT) => ctx.pipelines.get({ shader: 'gdn_prep', defines: { CONV_KERNEL: convKernel, SHIFT } })),
@@ -104,11 +108,14 @@ const STEP_LAYOUT = [
   ['valueHeads', 'u32'],
 ] as const;
 
-/** Lanes per state column: a power of two ≤ the subgroup size that divides dk (1 without subgroups). */
-function lanesPerColumn(ctx: KernelContext, keyDim: number): number {
+/**
+ * Lanes per state column: a power of two ≤ the subgroup size (and ≤ maxLanes) that divides dk
+ * (1 without subgroups).
+ */
+function lanesPerColumn(ctx: KernelContext, keyDim: number, maxLanes = 32): number {
   if (!ctx.gpu.features.subgroups) return 1;
   let lanes = 1;
-  while (lanes * 2 <= Math.min(32, ctx.gpu.features.subgroupMinSize) && keyDim % (lanes * 2) === 0) lanes *= 2;
+  while (lanes * 2 <= Math.min(maxLanes, ctx.gpu.features.subgroupMinSize) && keyDim % (lanes * 2) === 0) lanes *= 2;
   return lanes;
 }
 
@@ -141,6 +148,73 @@ export async function createGdnRecurrent(ctx: KernelContext, shape: GdnDimsShape
           dispatch.workgroups = tokens > 0 ? [Math.ceil(valueDim / cols), valueHeads, 1] : [0, 0, 0];
         },
       };
+    },
+  };
+}
+
+export interface GdnDecodeStepShape extends Omit<GdnDimsShape, 'maxTokens'> {
+  convKernel: number;
+  /** q/k l2norm epsilon (default 1e-6, as the prep kernel). */
+  l2Eps?: number;
+  /** Gated RMSNorm epsilon (rms_norm_eps). */
+  normEps: number;
+}
+
+export interface GdnDecodeStepBuffers {
+  /** The fused projection of the one token [1, C + Hv·dv + 2·Hv] (§4.1): qkv, z, b, a. */
+  proj: BufferArg;
+  /** [C, K] f32. */
+  convWeight: BufferArg;
+  /** [K−1, C] f32, shifted by this token. */
+  convState: BufferArg;
+  aLog: BufferArg;
+  dtBias: BufferArg;
+  /** [dv] gated-norm weight. */
+  norm: BufferArg;
+  /** [Hv, dk, dv] f32, updated in place. */
+  state: BufferArg;
+  /** [1, Hv·dv]: the normalised, gated mixer output (what out_proj reads). */
+  out: BufferArg;
+}
+
+const DECODE_STEP_LAYOUT = [...STEP_LAYOUT, ['l2Eps', 'f32'], ['normEps', 'f32']] as const;
+
+/**
+ * The GDN mixer of one decode token between in_proj and out_proj (gdn_recurrent.wgsl DECODE_STEP):
+ * one workgroup per key head holding every column of its value heads, so dv (rounded up to a
+ * power of two) times the lanes per column must fit the device's workgroup size.
+ */
+export async function createGdnDecodeStep(ctx: KernelContext, shape: GdnDecodeStepShape) {
+  const name = 'gdn decode step';
+  checkGdnDims(name, { ...shape, maxTokens: 1 });
+  requireConvKernel(name, shape.convKernel);
+  const { keyHeads, valueHeads, keyDim, valueDim } = shape;
+  const cols = 2 ** Math.ceil(Math.log2(valueDim));
+  const maxThreads = Math.min(ctx.gpu.limits.maxComputeInvocationsPerWorkgroup, ctx.gpu.limits.maxComputeWorkgroupSizeX);
+  requireThat(name, cols <= maxThreads, `value dim ${valueDim} needs ${cols} threads per workgroup; the device allows ${maxThreads}`);
+  const lanes = lanesPerColumn(ctx, keyDim, maxThreads / cols);
+  const pipeline = await ctx.pipelines.get({
+    shader: 'gdn_recurrent',
+    defines: { DECODE_STEP: true, LANES: lanes, COLS: cols, KEY_DIM: keyDim, VALUE_DIM: valueDim, CONV_KERNEL: shape.convKernel },
+  });
+  const channels = gdnChannels(shape);
+  const bytes = gdnActivationBytes({ ...shape, maxTokens: 1 });
+  return {
+    shape,
+    bind(b: GdnDecodeStepBuffers, label = name): { dispatches: Dispatch[] } {
+      requireBufferBytes(name, {
+        proj: [b.proj, bytes.proj],
+        convWeight: [b.convWeight, channels * shape.convKernel * 4],
+        convState: [b.convState, (shape.convKernel - 1) * channels * 4],
+        aLog: [b.aLog, valueHeads * 4],
+        dtBias: [b.dtBias, valueHeads * 4],
+        norm: [b.norm, valueDim * 4],
+        state: [b.state, bytes.state],
+        out: [b.out, bytes.v],
+      });
+      const params = ctx.uniforms.alloc(DECODE_STEP_LAYOUT, { tokens: 1, keyHeads, valueHeads, l2Eps: shape.l2Eps ?? 1e-6, normEps: shape.normEps });
+      const resources = [params.binding, b.proj, b.convWeight, b.convState, b.aLog, b.dtBias, b.norm, b.state, b.out];
+      return { dispatches: [{ label, pipeline, bindGroup: bindBuffers(ctx, pipeline, label, resources), workgroups: [1, keyHeads, 1] }] };
     },
   };
 }

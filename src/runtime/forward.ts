@@ -4,7 +4,7 @@
  *   prefillSequential  the same with the token-sequential DeltaNet kernel (benchmarks compare them);
  *   head               the last token's hidden row → final norm fused into the LM-head matvec → GPU sampler;
  *   decode             one token fed back from the sampler's `token` buffer (no read-back),
- *                      the stack with the DeltaNet recurrent step, then the head.
+ *                      the stack with the one-dispatch DeltaNet decode step, then the head.
  * Per layer (§1): h += mixer(norm(h)); h += mlp(norm(h)). Residual adds are fused into the
  * output projections (linear 'add' epilogue); the MoE block adds in its combine kernel. At one
  * token the norms run inside the matvecs that read them (linear normInput; not the MoE experts),
@@ -14,7 +14,7 @@ import type { KernelContext } from '../gpu/kernel.js';
 import { createAttention, createAttentionPrep } from '../kernels/attention.js';
 import { createEmbedding } from '../kernels/embedding.js';
 import { createGdnChunked } from '../kernels/gdn-chunked.js';
-import { createGatedRmsNorm, createGdnPrep, createGdnRecurrent } from '../kernels/gdn.js';
+import { createGatedRmsNorm, createGdnDecodeStep, createGdnPrep, createGdnRecurrent } from '../kernels/gdn.js';
 import { createLinear, type LinearEpilogue } from '../kernels/linear.js';
 import type { GpuMatrix } from '../kernels/matrix.js';
 import { createExpertLinear, createMoeCombine, createRouter } from '../kernels/moe.js';
@@ -27,8 +27,8 @@ import { computeNode, Graph, type CallShape, type ComputeNode, type GraphNode } 
 
 /** Which DeltaNet core a graph runs. */
 type CoreMode = 'chunked' | 'sequential' | 'step';
-/** A stack entry: a node, or one node per DeltaNet core mode. */
-type StackEntry = GraphNode | Record<CoreMode, GraphNode>;
+/** A stack entry: a node, or one node (null: none) per DeltaNet core mode. */
+type StackEntry = GraphNode | Record<CoreMode, GraphNode | null>;
 
 type Sampler = ReturnType<Awaited<ReturnType<typeof createSampler>>['bind']>;
 
@@ -64,7 +64,7 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
   const hasGdn = config.layerTypes.includes('linear_attention');
   const moe = config.mlpTypes.includes('moe') ? config.moe : undefined;
   const maybe = <T>(cond: unknown, f: () => Promise<T>): Promise<T | undefined> => (cond ? f() : Promise.resolve(undefined));
-  const [norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler] = await Promise.all([
+  const [norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, gdnDecode, router, combine, sampler] = await Promise.all([
     createRmsNorm(ctx, { n: config.hiddenSize, rows: chunk, eps, unitOffset: true }),
     createEmbedding(ctx, { format: embed.format, rows: embed.rows, cols: embed.cols, tokens: chunk }),
     maybe(hasAttn, () => createAttentionPrep(ctx, { ...attn, ...kv, rotaryDim: config.rotaryDim, ropeTheta: config.ropeTheta, eps })),
@@ -73,11 +73,12 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
     maybe(hasGdn, () => createGdnRecurrent(ctx, gdn)),
     maybe(hasGdn, () => createGdnChunked(ctx, gdn)),
     maybe(hasGdn, () => createGatedRmsNorm(ctx, { valueHeads: gdn.valueHeads, valueDim: gdn.valueDim, keyHeads: gdn.keyHeads, keyDim: gdn.keyDim, eps, maxTokens: chunk })),
+    maybe(hasGdn, () => createGdnDecodeStep(ctx, { ...gdn, convKernel: config.linearConvKernelDim, normEps: eps })),
     maybe(moe, () => createRouter(ctx, { experts: moe!.numExperts, topK: moe!.numExpertsPerTok, renormalize: moe!.normTopkProb, tokens: chunk })),
     maybe(moe, () => createMoeCombine(ctx, { hidden: config.hiddenSize, topK: moe!.numExpertsPerTok, tokens: chunk })),
     createSampler(ctx, { vocab: config.vocabSize, maxHistory: shape.maxContext + 1 }),
   ]);
-  return { norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, router, combine, sampler };
+  return { norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, gdnDecode, router, combine, sampler };
 }
 
 export async function buildForwardGraphs(
@@ -124,18 +125,30 @@ export async function buildForwardGraphs(
 
   const deltaNetMixer = async (p: string, i: number, w: GpuGdnWeights, inputNorm: GPUBuffer): Promise<StackEntry[]> => {
     const io = { q: a('gdnQ'), k: a('gdnK'), v: a('gdnV') };
-    const prep = k.gdnPrep!.bind({ proj: a('proj'), convWeight: w.conv1d, convState: state[`layers.${i}.convState`]!, ...io }, `${p} gdn prep`);
+    const convState = state[`layers.${i}.convState`]!;
+    const recurrentState = state[`layers.${i}.recurrentState`]!;
+    const prep = k.gdnPrep!.bind({ proj: a('proj'), convWeight: w.conv1d, convState, ...io }, `${p} gdn prep`);
     // The recurrence kernels read β and g off the projection themselves.
-    const core = { ...io, proj: a('proj'), aLog: w.aLog, dtBias: w.dtBias, state: state[`layers.${i}.recurrentState`]!, out: a('gdnOut') };
+    const core = { ...io, proj: a('proj'), aLog: w.aLog, dtBias: w.dtBias, state: recurrentState, out: a('gdnOut') };
     const step = k.recurrent!.bind(core, `${p} gdn recurrent`);
     const chunked = k.chunked!.bind(core, `${p} gdn chunked`);
-    const stepNode = computeNode(`${p} gdn recurrent`, step, byTokens(step));
     const gated = k.gatedNorm!.bind({ o: a('gdnOut'), proj: a('proj'), w: w.norm, y: a('mixerOut') }, `${p} gated norm`);
+    // Decode: conv, l2norm, recurrence and gated norm in one dispatch.
+    const decode = k.gdnDecode!.bind(
+      { proj: a('proj'), convWeight: w.conv1d, convState, aLog: w.aLog, dtBias: w.dtBias, norm: w.norm, state: recurrentState, out: a('mixerOut') },
+      `${p} gdn decode step`,
+    );
+    const prepNode = computeNode(`${p} gdn prep`, prep, byTokens(prep));
+    const gatedNode = computeNode(`${p} gated norm`, gated, byTokens(gated));
     return [
       await linear(`${p} in_proj`, w.inProj, 'store', 'normed', 'proj', chunk, normedHidden(inputNorm)),
-      computeNode(`${p} gdn prep`, prep, byTokens(prep)),
-      { chunked: computeNode(`${p} gdn chunked`, chunked, byTokens(chunked)), sequential: stepNode, step: stepNode },
-      computeNode(`${p} gated norm`, gated, byTokens(gated)),
+      { chunked: prepNode, sequential: prepNode, step: null },
+      {
+        chunked: computeNode(`${p} gdn chunked`, chunked, byTokens(chunked)),
+        sequential: computeNode(`${p} gdn recurrent`, step, byTokens(step)),
+        step: computeNode(`${p} gdn decode step`, decode),
+      },
+      { chunked: gatedNode, sequential: gatedNode, step: null },
       await linear(`${p} out_proj`, w.outProj, 'add', 'mixerOut', 'hidden'),
     ];
   };
@@ -203,7 +216,7 @@ export async function buildForwardGraphs(
     computeNode('sampler', sampler),
   ];
   const feedBack: GraphNode = { kind: 'copy', label: 'sampled token → ids', src: a('token'), dst: a('ids'), range: () => ({ srcOffset: 0, dstOffset: 0, size: 4 }) };
-  const body = (mode: CoreMode): GraphNode[] => stack.map((e) => ('kind' in e ? e : (e[mode] as GraphNode)));
+  const body = (mode: CoreMode): GraphNode[] => stack.flatMap((e) => ('kind' in e ? [e] : (e[mode] ?? [])));
 
   return {
     prefill: new Graph('prefill', body('chunked')),
