@@ -7,8 +7,9 @@
 // acc = acc·α + Σ w·v (one thread per column pair, all rows in registers).
 //   SPLIT_KV (decode, BT = 1): workgroup x is split s of the context (flash-decoding); it writes
 //     the partial (acc, max, sum) of its rows for attention_combine.wgsl.
-//   otherwise (prefill): workgroup x is a block of BT tokens; it covers positions 0..its last
-//     token's position and writes the normalised, gated output.
+//   otherwise (prefill, and decode over a context of one split with BT = 1): workgroup x is a
+//     block of BT tokens; it covers positions 0..its last token's position and writes the
+//     normalised, gated output.
 const WG: u32 = {{WG}}u;
 const D: u32 = {{HEAD_DIM}}u;
 const HPW: u32 = {{HEADS_PER_WG}}u;

@@ -2,6 +2,8 @@
  * Gated causal GQA attention over the KV cache (shaders/attention.wgsl + attention_combine.wgsl,
  * architecture §3 steps 3–5). One bound kernel serves both call shapes:
  *   decode (tokens = 1): flash-decoding, the context split over workgroups, then a combine dispatch;
+ *     a context of one split (≤ MIN_SPLIT_LEN positions) takes the one-pass kernel with one token
+ *     per workgroup instead: one dispatch, no partials;
  *   prefill (tokens > 1): tiled causal attention with an online softmax, one dispatch.
  * The prep kernel (attention-prep.ts) must have written the call's own K/V rows first.
  */
@@ -34,7 +36,7 @@ export interface AttentionBuffers {
 }
 
 export interface BoundAttention {
-  /** Decode split pass, combine pass, prefill pass; the ones the current call does not use have 0 workgroups. */
+  /** Decode split pass, combine pass, prefill pass, one-split decode pass; the ones the current call does not use have 0 workgroups. */
   dispatches: Dispatch[];
   /** Sets the call: queries at positions pos0..pos0+tokens−1 over cached positions 0..pos0+tokens−1. */
   setPosition(pos0: number, tokens: number): void;
@@ -101,10 +103,11 @@ export async function createAttention(ctx: KernelContext, shape: AttentionShape)
   requireThat(name, d % 4 === 0, `headDim must be a multiple of 4, got ${d}`);
   const { wg, hpw, bt } = plan(shape, ctx.gpu.limits.maxComputeWorkgroupStorageSize);
   const defines = { WG: wg, HEAD_DIM: d, HEADS_PER_WG: hpw, TILE, KV_F16: shape.kvFormat === 'f16' };
-  const [decode, prefill, combine] = await Promise.all([
+  const [decode, prefill, combine, onePass] = await Promise.all([
     ctx.pipelines.get({ shader: 'attention', defines: { ...defines, TOKENS_PER_WG: 1, SPLIT_KV: true } }),
     ctx.pipelines.get({ shader: 'attention', defines: { ...defines, TOKENS_PER_WG: bt, SPLIT_KV: false } }),
     ctx.pipelines.get({ shader: 'attention_combine' }),
+    ctx.pipelines.get({ shader: 'attention', defines: { ...defines, TOKENS_PER_WG: 1, SPLIT_KV: false } }),
   ]);
   const partial = ctx.allocator.create({
     label: 'attention split partials',
@@ -135,14 +138,20 @@ export async function createAttention(ctx: KernelContext, shape: AttentionShape)
       });
       const split = pass('decode splits', decode, [params.binding, b.q, b.kCache, b.vCache, partial]);
       const merge = pass('decode combine', combine, [combineParams.binding, partial, b.proj, b.out]);
-      const tiled = pass('prefill', prefill, [params.binding, b.q, b.kCache, b.vCache, b.proj, b.out]);
+      const gated = [params.binding, b.q, b.kCache, b.vCache, b.proj, b.out];
+      const tiled = pass('prefill', prefill, gated);
+      const single = pass('decode', onePass, gated);
+      const all = [split, merge, tiled, single];
       return {
-        dispatches: [split, merge, tiled],
+        dispatches: all,
         setPosition(pos0: number, tokens: number): void {
           requirePositions(name, pos0, tokens, maxTokens, maxContext);
-          for (const dsp of [split, merge, tiled]) dsp.workgroups = [0, 0, 0];
-          if (tokens === 1) {
-            const { splits, splitLen } = decodeSplits(pos0 + 1, maxContext);
+          for (const dsp of all) dsp.workgroups = [0, 0, 0];
+          const { splits, splitLen } = decodeSplits(pos0 + 1, maxContext);
+          if (tokens === 1 && splits === 1) {
+            params.set({ tokens, pos0 });
+            single.workgroups = [1, heads / hpw, 1];
+          } else if (tokens === 1) {
             params.set({ tokens, pos0, splitLen });
             combineParams.set({ splits });
             split.workgroups = [splits, heads / hpw, 1];
