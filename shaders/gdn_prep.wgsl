@@ -5,7 +5,7 @@
 //          (state ++ proj), SiLU, then q ← l2norm(q)·dk^−½, k ← l2norm(k), v as is.
 //          Slots [0, Hk) are q heads, [Hk, 2·Hk) k heads, [2·Hk, 2·Hk+Hv) v heads.
 //          With one token, each channel is read by one thread only, which then shifts its own
-//          conv state: a decode step is this one dispatch.
+//          conv state (decode itself runs gdn_recurrent.wgsl DECODE_STEP, which does the same).
 //   SHIFT  (more than one token, after CONV: it overwrites what CONV reads) one thread per channel:
 //          conv state ← last K−1 columns of (state ++ proj).
 // The conv itself: gdn_conv.wgsl.
