@@ -17,6 +17,7 @@ import { requiredContext, resolveBenchOptions, runBenchmark, type BenchProgressE
 import { benchMarkdown } from './markdown.js';
 import { benchPlots } from './plots.js';
 import { KERNEL_KINDS } from './profile.js';
+import { benchGdnPrefill } from './kernels-mixers.js';
 import type { BenchResult } from './schema.js';
 import { meanDecodeTraffic } from './traffic.js';
 import { parseXml } from './xml-check.js';
@@ -120,6 +121,13 @@ describe('runBenchmark on the tiny model', () => {
     const g = result.models[0]!.gdnPrefill!;
     expect(g.promptTokens).toBe(9);
     g.speedup.samples.forEach((s, i) => expect(s).toBeCloseTo(g.sequentialMs.samples[i]! / g.chunkedMs.samples[i]!, 9));
+  });
+
+  it('GDN kernel bench: the chunked stages timed one by one, the ratio sequential / chunked', async () => {
+    const k = await benchGdnPrefill(model.session.ctx, { tokens: 70, dims: { keyHeads: 2, valueHeads: 4, keyDim: 16, valueDim: 16 }, reps: 1 });
+    expect(k.chunkedStages!.map((x) => x.stage)).toEqual(['intra', 'scan', 'output']);
+    for (const x of [...k.chunkedStages!.map((x) => x.ms), k.chunkedMs, k.sequentialMs]) expect(x).toBeGreaterThan(0);
+    expect(k.ratio).toBe(k.sequentialMs / k.chunkedMs);
   });
 
   it('renders as Markdown and SVG', () => {

@@ -1,7 +1,8 @@
 /**
  * Micro-benchmarks of the mixer kernels (not tests):
  *   benchGdnPrefill       chunked vs token-sequential GDN prefill (recurrent kernel over T tokens)
- *                         at the 0.8B shape (Hk = Hv = 16, dk = dv = 128), T = 512 by default;
+ *                         at the 0.8B shape (Hk = Hv = 16, dk = dv = 128), T = 512 by default,
+ *                         and each chunked stage timed on its own (where the time goes);
  *   benchAttentionDecode  one decode step of gated attention (split + combine) vs context length.
  * GPU time comes from timestamp queries around one compute pass holding `reps` repetitions when the
  * device has them, else from wall-clock time to queue completion. SwiftShader numbers are CPU numbers:
@@ -57,6 +58,8 @@ export interface GdnPrefillBench {
   dims: GdnDims;
   sequentialMs: number;
   chunkedMs: number;
+  /** Each chunked stage (intra, scan, output) repeated on its own: its share of chunkedMs. */
+  chunkedStages?: Array<{ stage: string; ms: number }>;
   /** sequentialMs / chunkedMs. */
   ratio: number;
   adapter: string;
@@ -95,7 +98,9 @@ export async function benchGdnPrefill(
     chk.setTokens(tokens);
     const sequentialMs = await timeDispatches(ctx, seq.dispatches, reps);
     const chunkedMs = await timeDispatches(ctx, chk.dispatches, reps);
-    return { tokens, dims, sequentialMs, chunkedMs, ratio: sequentialMs / chunkedMs, adapter: describeGpu(ctx.gpu) };
+    const chunkedStages: GdnPrefillBench['chunkedStages'] = [];
+    for (const d of chk.dispatches) chunkedStages.push({ stage: d.label.replace(/^gdn chunked /, ''), ms: await timeDispatches(ctx, [d], reps) });
+    return { tokens, dims, sequentialMs, chunkedMs, chunkedStages, ratio: sequentialMs / chunkedMs, adapter: describeGpu(ctx.gpu) };
   } finally {
     chunked.destroy();
     Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));

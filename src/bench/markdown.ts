@@ -95,7 +95,11 @@ function gdnSection(r: BenchResult): string {
     rows.push([`kernel only (${dims})`, String(k.tokens), fmt(k.chunkedMs), fmt(k.sequentialMs), `${fmt(k.ratio)}×`]);
   }
   if (rows.length === 0) return '';
-  return ['## DeltaNet prefill: chunked vs sequential', '', 'Speedup = sequential time / chunked time on the same adapter (> 1: the chunked form is faster).', '', table(['what', 'prompt', 'chunked ms', 'sequential ms', 'speedup'], rows)].join('\n');
+  const parts = ['## DeltaNet prefill: chunked vs sequential', '', 'Speedup = sequential time / chunked time on the same adapter (> 1: the chunked form is faster).', '', table(['what', 'prompt', 'chunked ms', 'sequential ms', 'speedup'], rows)];
+  if (k?.chunkedStages?.length) {
+    parts.push('', `Chunked stages, kernel only, each repeated on its own: ${k.chunkedStages.map((x) => `${x.stage} ${fmt(x.ms)} ms`).join(', ')}.`);
+  }
+  return parts.join('\n');
 }
 
 function kernelSection(r: BenchResult): string {
