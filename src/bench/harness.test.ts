@@ -81,6 +81,7 @@ describe('runBenchmark on the tiny model', () => {
   it('decode: bytes from the plans, effective GB/s and % of the probe follow from the medians', () => {
     const m = result.models[0]!;
     const probe = result.adapter.bandwidth!;
+    expect(result.adapter.timing).toBe(model.session.ctx.gpu.features.timestamps ? 'gpu timestamps' : 'wall clock');
     expect(probe.gbps).toBe(probe.runs.median);
     expect(probe.runs.n).toBe(2);
     expect(m.decode.map((d) => d.context)).toEqual([0, 5]);

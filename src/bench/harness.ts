@@ -10,6 +10,7 @@ import type { GpuContext } from '../gpu/device.js';
 import type { WeightFormat } from '../io/formats.js';
 import type { Qwen35Model } from '../runtime/model.js';
 import { describeEnvironment } from './environment.js';
+import { timingMethod } from './gpu-timer.js';
 import { benchBandwidth, benchMatvec, benchSampler } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill, QWEN35_08B_GDN } from './kernels-mixers.js';
 import { planForAdapter, requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
@@ -46,6 +47,7 @@ export async function benchAdapter(ctx: KernelContext, p: RunParameters, formats
   const say = (scenario: Scenario, message: string): void => control.onProgress?.({ scenario, message });
   const timing = { iterations: p.kernelIterations, trials: 3 };
   const result: AdapterBenchmarks = {};
+  if (p.scenarios.includes('bandwidth') || p.scenarios.includes('kernels')) result.timing = timingMethod(ctx);
   if (p.scenarios.includes('bandwidth')) {
     say('bandwidth', `bandwidth probe: streaming ${Math.round(p.probeBytes / 2 ** 20)} MiB`);
     const runs = await repeat({ ...p, warmup: 0 }, control, () => benchBandwidth(ctx, { ...timing, bytes: p.probeBytes }));

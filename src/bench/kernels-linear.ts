@@ -4,12 +4,11 @@
  *   benchMatvec     the decode matvec per weight format at Qwen3.5-0.8B shapes, in GB/s of
  *                   weights + scales + x + y moved, to compare with the probe;
  *   benchSampler    one sampled token over a full 248,320 vocabulary, per option mix.
- * Timing: `iterations` repetitions of the dispatches in one compute pass per submission, wall
- * clock to queue.onSubmittedWorkDone(), after one warm-up submission; the median of `trials`.
- * SwiftShader results are CPU numbers: never quote them as GPU speed.
+ * Timing: gpu-timer.ts (GPU timestamps around one pass when the device has them), the median of
+ * `trials`. SwiftShader results are CPU numbers: never quote them as GPU speed.
  */
 import { describeGpu } from '../gpu/device.js';
-import { bindBuffers, createStorage, encodeDispatches, gridFor, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
+import { bindBuffers, createStorage, gridFor, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { dataBytes, scaleBytes, WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
 import { packRows } from '../io/quantize.js';
 import { createLinear } from '../kernels/linear.js';
@@ -17,35 +16,7 @@ import { destroyMatrix, partByteLimit, planMatrixParts, uploadPackedPart, type G
 import { createSampler } from '../kernels/sampler.js';
 import { Random } from '../model/random.js';
 import type { SamplerOptions } from '../model/sampling.js';
-
-export interface TimingOptions {
-  /** Repetitions per submission (default 20). */
-  iterations?: number;
-  /** Timed submissions; the median is reported (default 5). */
-  trials?: number;
-}
-
-/** Median milliseconds of one run of `dispatches`. */
-export async function medianMs(ctx: KernelContext, dispatches: readonly Dispatch[], opts: TimingOptions = {}): Promise<number> {
-  const iterations = opts.iterations ?? 20;
-  const trials = opts.trials ?? 5;
-  ctx.uniforms.flush();
-  const submit = async (): Promise<number> => {
-    const t0 = performance.now();
-    const encoder = ctx.device.createCommandEncoder({ label: 'bench' });
-    const pass = encoder.beginComputePass({ label: 'bench' });
-    for (let i = 0; i < iterations; i++) encodeDispatches(pass, dispatches);
-    pass.end();
-    ctx.device.queue.submit([encoder.finish()]);
-    await ctx.device.queue.onSubmittedWorkDone();
-    return (performance.now() - t0) / iterations;
-  };
-  await submit();
-  const times: number[] = [];
-  for (let t = 0; t < trials; t++) times.push(await submit());
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
+import { medianMs, type TimingOptions } from './gpu-timer.js';
 
 export interface BandwidthResult {
   bytes: number;

@@ -3,55 +3,20 @@
  *   benchGdnPrefill       chunked vs token-sequential GDN prefill (recurrent kernel over T tokens)
  *                         at the 0.8B shape (Hk = Hv = 16, dk = dv = 128), T = 512 by default,
  *                         and each chunked stage timed on its own (where the time goes);
- *   benchAttentionDecode  one decode step of gated attention (split + combine) vs context length.
- * GPU time comes from timestamp queries around one compute pass holding `reps` repetitions when the
- * device has them, else from wall-clock time to queue completion. SwiftShader numbers are CPU numbers:
+ *   benchAttentionDecode  one decode step of gated attention (one pass, or split + combine) vs context length.
+ * Timing: gpu-timer.ts, one timed pass of `reps` repetitions. SwiftShader numbers are CPU numbers:
  * quote them as ratios only.
  */
 import { describeGpu } from '../gpu/device.js';
-import { createStorage, encodeDispatches, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
+import { createStorage, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { createAttention, decodeSplits, kvCacheBytes, type KvFormat } from '../kernels/attention.js';
 import { createGdnChunked, createGdnRecurrent, projectionWithGates, type GdnDimsShape, type GdnStepBuffers } from '../kernels/gdn.js';
 import { l2Normalize, type GdnDims } from '../model/ops.js';
 import { Random } from '../model/random.js';
+import { medianMs } from './gpu-timer.js';
 
-/** Mean GPU milliseconds of one run of `dispatches`, over `reps` runs in one compute pass (after one warm-up pass). */
-export async function timeDispatches(ctx: KernelContext, dispatches: readonly Dispatch[], reps: number): Promise<number> {
-  const { device } = ctx;
-  ctx.uniforms.flush();
-  const run = async (timestamps?: GPUComputePassTimestampWrites): Promise<void> => {
-    const encoder = device.createCommandEncoder({ label: 'bench' });
-    const pass = encoder.beginComputePass({ label: 'bench', ...(timestamps ? { timestampWrites: timestamps } : {}) });
-    for (let r = 0; r < reps; r++) encodeDispatches(pass, dispatches);
-    pass.end();
-    if (timestamps) {
-      encoder.resolveQuerySet(timestamps.querySet, 0, 2, resolve!, 0);
-      encoder.copyBufferToBuffer(resolve!, 0, readback!, 0, 16);
-    }
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-  };
-  const useTimestamps = ctx.gpu.features.timestamps;
-  const querySet = useTimestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
-  const resolve = useTimestamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : undefined;
-  const readback = useTimestamps ? device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : undefined;
-  try {
-    await run(); // warm-up (pipelines, caches, clocks)
-    if (!querySet) {
-      const t0 = performance.now();
-      await run();
-      return (performance.now() - t0) / reps;
-    }
-    await run({ querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 });
-    await readback!.mapAsync(GPUMapMode.READ);
-    const [begin, end] = new BigUint64Array(readback!.getMappedRange());
-    return Number(end! - begin!) / 1e6 / reps;
-  } finally {
-    querySet?.destroy();
-    resolve?.destroy();
-    readback?.destroy();
-  }
-}
+/** GPU milliseconds of one run of `dispatches`, over `reps` runs in one compute pass (after one warm-up pass). */
+const timeDispatches = (ctx: KernelContext, dispatches: readonly Dispatch[], reps: number): Promise<number> => medianMs(ctx, dispatches, { iterations: reps, trials: 1 });
 
 export interface GdnPrefillBench {
   tokens: number;
@@ -116,7 +81,7 @@ export interface AttentionDecodeBench {
   adapter: string;
 }
 
-/** One decode step (split + combine dispatches) over caches filled with random rows, per context length. */
+/** One decode step (one pass, or split + combine dispatches) over caches filled with random rows, per context length. */
 export async function benchAttentionDecode(
   ctx: KernelContext,
   opts: { contexts?: number[]; heads?: number; kvHeads?: number; headDim?: number; kvFormat?: KvFormat; reps?: number } = {},

@@ -123,6 +123,7 @@ function kernelSection(r: BenchResult): string {
     const rows = k.sampler.points.map((x) => [`T=${x.options.temperature} top-k ${x.options.topK} top-p ${x.options.topP} penalty ${x.options.repetitionPenalty}`, fmt(x.ms)]);
     parts.push('', `Sampler over ${k.sampler.vocab.toLocaleString('en-US')} logits:`, '', table(['options', 'ms'], rows));
   }
+  if (parts.length && r.adapter.timing) parts.unshift(`Timed by ${r.adapter.timing}, ${r.parameters.kernelIterations} repetitions per pass.`, '');
   return parts.length ? ['## Adapter and kernel micro-benchmarks', '', ...parts].join('\n') : '';
 }
 

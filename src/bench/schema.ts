@@ -101,6 +101,8 @@ export interface ModelResult {
 }
 
 export interface AdapterBenchmarks {
+  /** How the probe and the kernels were timed (gpu-timer.ts); absent in records before it was kept. */
+  timing?: 'gpu timestamps' | 'wall clock';
   bandwidth?: BandwidthResult & { runs: Summary };
   kernels?: {
     matvec?: MatvecBench;
