@@ -1,6 +1,9 @@
 /**
- * Attention prep (q/k norm + RoPE + KV write) and gated causal attention (decode splits + combine,
- * tiled prefill) vs the CPU reference (ops.ts: rmsNorm, applyRope, attention, sigmoidGate).
+ * Attention prep (q/k norm + RoPE + KV write) and gated causal attention (decode: one pass, or
+ * splits + combine; tiled prefill) vs the CPU reference (ops.ts: rmsNorm, applyRope, attention,
+ * sigmoidGate). Every case also runs with decodePrep, where a decode step is the attention
+ * dispatches alone: the cache row they write and their output are read before the prep kernel
+ * runs (afterwards, only to get the GPU's q for the reference output).
  *
  * Tolerances:
  * - q and cached k: f32 RMSNorm (sum order, ~1e-6 relative) plus RoPE, whose f32 angle
@@ -50,6 +53,8 @@ const CASES: Case[] = [
   { heads: 8, kvHeads: 2, headDim: 256, rotaryDim: 64, kvFormat: 'f32', pos0: 416, calls: [1, 7] },
   // GQA 2 prefill at pos0 > 0 then decode over 301 positions.
   { heads: 4, kvHeads: 2, headDim: 256, rotaryDim: 64, kvFormat: 'f16', pos0: 277, calls: [23, 1] },
+  // GQA 32: two head blocks of 16 per KV head (one writes the new row); decode at 127, 128 (one pass), 129 (2 splits).
+  { heads: 32, kvHeads: 1, headDim: 64, rotaryDim: 16, kvFormat: 'f16', pos0: 126, calls: [1, 1, 1] },
 ];
 
 async function readCache(ctx: KernelContext, buffer: GPUBuffer, format: KvFormat, elements: number): Promise<Float32Array> {
@@ -79,7 +84,7 @@ function heads(proj: Float32Array, stride: number, count: number, d: number, off
   return out;
 }
 
-async function runCase(ctx: KernelContext, c: Case): Promise<void> {
+async function runCase(ctx: KernelContext, c: Case, decodePrep: boolean): Promise<void> {
   const { heads: H, kvHeads: Hkv, headDim: d, rotaryDim: rd, kvFormat } = c;
   const context = c.pos0 + c.calls.reduce((a, b) => a + b, 0);
   const maxContext = context + 5; // the cache has unused rows at the end
@@ -92,7 +97,7 @@ async function runCase(ctx: KernelContext, c: Case): Promise<void> {
 
   const shape = { heads: H, kvHeads: Hkv, headDim: d, maxTokens, maxContext, kvFormat };
   const prep = await createAttentionPrep(ctx, { ...shape, rotaryDim: rd, ropeTheta: THETA, eps: EPS });
-  const attn = await createAttention(ctx, shape);
+  const attn = await createAttention(ctx, { ...shape, ...(decodePrep ? { decodePrep: { rotaryDim: rd, eps: EPS } } : {}) });
   const cacheBytes = kvCacheBytes(kvFormat, maxContext, Hkv, d);
   const bufs = {
     proj: createStorage(ctx, maxTokens * stride * 4, 'proj'),
@@ -105,7 +110,7 @@ async function runCase(ctx: KernelContext, c: Case): Promise<void> {
   };
   try {
     const boundPrep = prep.bind(bufs);
-    const boundAttn = attn.bind(bufs);
+    const boundAttn = attn.bind({ ...bufs, ...(decodePrep ? { prep: { qNorm: bufs.qNorm, kNorm: bufs.kNorm, invFreq: prep.invFreq } } : {}) });
     // Fill the history through the prep kernel in chunks (each call continues the cache at pos).
     for (let pos = 0; pos < c.pos0; pos += PREP_CHUNK) {
       const n = Math.min(PREP_CHUNK, c.pos0 - pos);
@@ -125,24 +130,27 @@ async function runCase(ctx: KernelContext, c: Case): Promise<void> {
       writeBuffer(ctx, bufs.proj, callProj);
       boundPrep.setPosition(pos0, T);
       boundAttn.setPosition(pos0, T);
-      submitDispatches(ctx, [...boundPrep.dispatches, ...boundAttn.dispatches]);
+      const fusedStep = decodePrep && T === 1;
+      submitDispatches(ctx, fusedStep ? boundAttn.dispatches : [...boundPrep.dispatches, ...boundAttn.dispatches]);
       const seen = pos0 + T;
       const what = `call at pos0=${pos0} T=${T}`;
+      const kGot = await readCache(ctx, bufs.kCache, kvFormat, seen * Hkv * d);
+      const vGot = await readCache(ctx, bufs.vCache, kvFormat, seen * Hkv * d);
+      const outGot = await readF32(ctx, bufs.out, T * H * d);
+      if (fusedStep) submitDispatches(ctx, boundPrep.dispatches);
 
       const qRef = rmsNorm(heads(callProj, stride, H, d, 0, 2 * d), qNorm, d, EPS, true);
       applyRope(qRef, H, d, rd, THETA, pos0);
       const ropeAtol = 2e-6 + seen * 1.2e-6;
       const qGot = await readF32(ctx, bufs.q, T * H * d);
       expectClose(qGot, qRef, ropeAtol, 1e-5, `q, ${what}`);
-      const kGot = await readCache(ctx, bufs.kCache, kvFormat, seen * Hkv * d);
-      const vGot = await readCache(ctx, bufs.vCache, kvFormat, seen * Hkv * d);
       const kWant = kRef.subarray(0, seen * Hkv * d);
       expectClose(kGot, kWant, ropeAtol + (f16 ? 2 ** -25 : 0), 1e-5 + (f16 ? 2 ** -11 : 0), `k cache, ${what}`);
       expectClose(vGot, vRef.subarray(0, seen * Hkv * d), f16 ? 2 ** -25 : 0, f16 ? 2 ** -11 : 0, `v cache, ${what}`);
 
       const o = attention(qGot, kGot, vGot, { heads: H, kvHeads: Hkv, headDim: d }, pos0);
       const gate = heads(callProj, stride, H, d, d, 2 * d);
-      expectClose(await readF32(ctx, bufs.out, T * H * d), sigmoidGate(o, gate), 2e-5, 1e-4, `out, ${what}`);
+      expectClose(outGot, sigmoidGate(o, gate), 2e-5, 1e-4, `out, ${what}`);
       pos0 = seen;
     }
   } finally {
@@ -165,10 +173,12 @@ const describeCalls = (c: Case): string => {
 
 describe.each(GPU_VARIANTS)('attention ($name)', (variant) => {
   for (const c of CASES) {
-    it(`H=${c.heads} Hkv=${c.kvHeads} d=${c.headDim}/${c.rotaryDim} ${c.kvFormat}: ${describeCalls(c)}`, async ({ skip }) => {
-      if (!(await variantAvailable(variant))) skip();
-      await runCase(await gpuContext(variant), c);
-    });
+    for (const decodePrep of [false, true]) {
+      it(`H=${c.heads} Hkv=${c.kvHeads} d=${c.headDim}/${c.rotaryDim} ${c.kvFormat}${decodePrep ? ', decode prep fused' : ''}: ${describeCalls(c)}`, async ({ skip }) => {
+        if (!(await variantAvailable(variant))) skip();
+        await runCase(await gpuContext(variant), c, decodePrep);
+      });
+    }
   }
 });
 
@@ -179,18 +189,24 @@ describe('attention (bad input)', () => {
     await expect(createAttention(ctx, { ...shape, heads: 3 })).rejects.toThrow(InvalidArgumentError);
     await expect(createAttention(ctx, { ...shape, headDim: 62 })).rejects.toThrow(/multiple of 4/);
     await expect(createAttentionPrep(ctx, { ...shape, rotaryDim: 15, ropeTheta: THETA, eps: EPS })).rejects.toThrow(/rotaryDim/);
+    await expect(createAttention(ctx, { ...shape, decodePrep: { rotaryDim: 15, eps: EPS } })).rejects.toThrow(/rotaryDim/);
     const attn = await createAttention(ctx, shape);
+    const withPrep = await createAttention(ctx, { ...shape, decodePrep: { rotaryDim: 16, eps: EPS } });
     const small = createStorage(ctx, 64, 'small');
     const cache = createStorage(ctx, kvCacheBytes('f32', 8, 2, 64), 'cache');
     const big = createStorage(ctx, 4 * 2 * 6 * 64 * 4, 'big');
     try {
       expect(() => attn.bind({ q: small, kCache: cache, vCache: cache, proj: big, out: big })).toThrow(/buffer "q"/);
+      expect(() => withPrep.bind({ q: big, kCache: cache, vCache: cache, proj: big, out: big })).toThrow(/go with decodePrep/);
+      expect(() => attn.bind({ q: big, kCache: cache, vCache: cache, proj: big, out: big, prep: { qNorm: big, kNorm: big, invFreq: big } })).toThrow(/go with decodePrep/);
+      expect(() => withPrep.bind({ q: big, kCache: cache, vCache: cache, proj: big, out: big, prep: { qNorm: small, kNorm: big, invFreq: big } })).toThrow(/buffer "qNorm"/);
       const bound = attn.bind({ q: big, kCache: cache, vCache: cache, proj: big, out: big });
       expect(() => bound.setPosition(6, 3)).toThrow(ContextOverflowError);
       expect(() => bound.setPosition(0, 5)).toThrow(/maxTokens/);
     } finally {
       [small, cache, big].forEach((b) => ctx.allocator.destroy(b));
       attn.destroy();
+      withPrep.destroy();
     }
   });
 });

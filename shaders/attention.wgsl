@@ -10,6 +10,16 @@
 //   otherwise (prefill, and decode over a context of one split with BT = 1): workgroup x is a
 //     block of BT tokens; it covers positions 0..its last token's position and writes the
 //     normalised, gated output.
+//   DECODE_PREP (decode, with either of the above at BT = 1): the attention prep of the token is
+//     done here (attention_rope.wgsl), not by attention_prep.wgsl: each workgroup norms and rotates
+//     its HPW query heads from the projection into q_tile, and the key/value row of position pos0
+//     of its KV head into workgroup memory (rounded as the cache stores them), which it reads for
+//     pos0 instead of the cache. One workgroup per KV head (x = 0, its first head block) also
+//     writes that row into the cache, and no workgroup reads it from there.
+#if DECODE_PREP && HAS_SUBGROUPS
+enable subgroups;
+#endif
+
 const WG: u32 = {{WG}}u;
 const D: u32 = {{HEAD_DIM}}u;
 const HPW: u32 = {{HEADS_PER_WG}}u;
@@ -26,9 +36,28 @@ struct Params {
   kv_heads: u32,
   split_len: u32,  // SPLIT_KV: positions per split
   scale: f32,      // 1/√D
+#if DECODE_PREP
+  eps: f32,        // q/k norm epsilon
+#endif
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+#if DECODE_PREP
+const HALF: u32 = {{ROTARY_DIM}}u / 2u;
+#include "reduce"
+#include "attention_rope"
+@group(0) @binding(1) var<storage, read> proj: array<f32>;
+@group(0) @binding(2) var<storage, read> q_norm: array<f32>;
+@group(0) @binding(3) var<storage, read> k_norm: array<f32>;
+@group(0) @binding(4) var<storage, read> inv_freq: array<f32>;
+#if KV_F16
+@group(0) @binding(5) var<storage, read_write> k_cache: array<vec2u>;  // 4 halves
+@group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;    // 2 halves
+#else
+@group(0) @binding(5) var<storage, read_write> k_cache: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<vec2f>;
+#endif
+#else
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 #if KV_F16
 @group(0) @binding(2) var<storage, read> k_cache: array<vec2u>;  // 4 halves
@@ -37,12 +66,22 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4f>;
 @group(0) @binding(3) var<storage, read> v_cache: array<vec2f>;
 #endif
+#if !SPLIT_KV
+@group(0) @binding(4) var<storage, read> proj: array<f32>;
+#endif
+#endif
+#if DECODE_PREP
+const OUT_BINDING: u32 = 7u;
+#elif SPLIT_KV
+const OUT_BINDING: u32 = 4u;
+#else
+const OUT_BINDING: u32 = 5u;
+#endif
 #if SPLIT_KV
 // Per (split, head): acc (D) then max, sum.
-@group(0) @binding(4) var<storage, read_write> partial: array<f32>;
+@group(0) @binding(OUT_BINDING) var<storage, read_write> partial: array<f32>;
 #else
-@group(0) @binding(4) var<storage, read> proj: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(OUT_BINDING) var<storage, read_write> out: array<f32>;
 #endif
 
 var<workgroup> q_tile: array<vec4f, ROWS * D / 4u>;  // pre-scaled by 1/√D
@@ -51,27 +90,71 @@ var<workgroup> row_max: array<f32, ROWS>;
 var<workgroup> row_sum: array<f32, ROWS>;
 var<workgroup> row_alpha: array<f32, ROWS>;
 
-// Elements 4·i4 .. 4·i4+3 of cached key `row` (row = position·Hkv + kv head).
-fn load_k4(row: u32, i4: u32) -> vec4f {
-#if KV_F16
-  let w = k_cache[row * (D / 4u) + i4];
-  return vec4f(unpack2x16float(w.x), unpack2x16float(w.y));
-#else
-  return k_cache[row * (D / 4u) + i4];
+#if DECODE_PREP
+// The key/value row of position pos0 of this workgroup's KV head, as the cache stores it.
+var<workgroup> k_new: array<vec4f, D / 4u>;
+var<workgroup> v_new: array<vec2f, D / 2u>;
 #endif
+
+// Cache words → f32: 4 key elements, 2 value elements.
+#if KV_F16
+fn decode_k4(w: vec2u) -> vec4f { return vec4f(unpack2x16float(w.x), unpack2x16float(w.y)); }
+fn decode_v2(w: u32) -> vec2f { return unpack2x16float(w); }
+#else
+fn decode_k4(w: vec4f) -> vec4f { return w; }
+fn decode_v2(w: vec2f) -> vec2f { return w; }
+#endif
+
+// Elements 4·i4 .. 4·i4+3 of the key at position pos of KV head kv.
+fn load_k4(pos: u32, kv: u32, i4: u32) -> vec4f {
+#if DECODE_PREP
+  if (pos == p.pos0) { return k_new[i4]; }
+#endif
+  return decode_k4(k_cache[(pos * p.kv_heads + kv) * (D / 4u) + i4]);
 }
 
-// Elements 2·cp, 2·cp+1 of cached value `row`.
-fn load_v2(row: u32, cp: u32) -> vec2f {
-#if KV_F16
-  return unpack2x16float(v_cache[row * (D / 2u) + cp]);
-#else
-  return v_cache[row * (D / 2u) + cp];
+// Elements 2·cp, 2·cp+1 of the value at position pos of KV head kv.
+fn load_v2(pos: u32, kv: u32, cp: u32) -> vec2f {
+#if DECODE_PREP
+  if (pos == p.pos0) { return v_new[cp]; }
 #endif
+  return decode_v2(v_cache[(pos * p.kv_heads + kv) * (D / 2u) + cp]);
 }
+
+#if DECODE_PREP
+// The token's queries of heads head0 .. head0 + HPW − 1 into q_tile (scaled by 1/√D), and the key
+// and value row of pos0 of KV head kv_head into k_new, v_new; the writer also stores that row.
+fn prepare_decode(head0: u32, kv_head: u32, writer: bool, lid: u32, sg_size: u32) {
+  let pos = f32(p.pos0);
+  for (var r = 0u; r < HPW; r++) {
+    load_norm_rope((head0 + r) * 2u * D, true, pos, lid, sg_size);
+    for (var i4 = lid; i4 < D / 4u; i4 += WG) {
+      q_tile[r * (D / 4u) + i4] = vec4f(row[4u * i4], row[4u * i4 + 1u], row[4u * i4 + 2u], row[4u * i4 + 3u]) * p.scale;
+    }
+    workgroupBarrier();
+  }
+  let cache_row = p.pos0 * p.kv_heads + kv_head;
+  load_norm_rope(2u * p.heads * D + kv_head * D, false, pos, lid, sg_size);
+  if (writer) { store_cache(true, cache_row, lid); }
+  for (var i4 = lid; i4 < D / 4u; i4 += WG) { k_new[i4] = decode_k4(cache_k4(i4)); }
+  workgroupBarrier();
+  load_row(2u * p.heads * D + (p.kv_heads + kv_head) * D, lid);
+  if (writer) { store_cache(false, cache_row, lid); }
+  for (var m = lid; m < D / 2u; m += WG) { v_new[m] = decode_v2(cache_v2(m)); }
+}
+#endif
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+#if DECODE_PREP && HAS_SUBGROUPS
+  @builtin(subgroup_size) sg_size: u32,
+#endif
+) {
+#if DECODE_PREP && !HAS_SUBGROUPS
+  let sg_size = 0u;
+#endif
   let group = p.heads / p.kv_heads;
   let head0 = wg.y * HPW;
   let kv_head = head0 / group;
@@ -85,6 +168,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let end = p.pos0 + min(t0 + BT, p.tokens);
 #endif
 
+#if DECODE_PREP
+  // The row of pos0 goes to the cache from one workgroup per KV head: x = 0, the first head block.
+  let writer = wg.x == 0u && head0 % group == 0u;
+  prepare_decode(head0, kv_head, writer, lid, sg_size);
+#else
   for (var i = lid; i < ROWS * D / 4u; i += WG) {
     let r = i / (D / 4u);
     let t = t0 + r / HPW;
@@ -95,6 +183,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     }
     q_tile[i] = v;
   }
+#endif
   if (lid < ROWS) {
     row_max[lid] = MASKED;
     row_sum[lid] = 0.0;
@@ -109,9 +198,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
       let pos = p0 + i % TILE;
       var s = MASKED;
       if (pos < end && pos <= p.pos0 + t0 + r / HPW) {
-        let krow = pos * p.kv_heads + kv_head;
         var dot4 = vec4f(0.0);
-        for (var i4 = 0u; i4 < D / 4u; i4++) { dot4 += q_tile[r * (D / 4u) + i4] * load_k4(krow, i4); }
+        for (var i4 = 0u; i4 < D / 4u; i4++) { dot4 += q_tile[r * (D / 4u) + i4] * load_k4(pos, kv_head, i4); }
         s = dot4.x + dot4.y + dot4.z + dot4.w;
       }
       score[i] = s;
@@ -139,7 +227,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
       if (cp < D / 2u) {
         for (var r = 0u; r < ROWS; r++) { acc[r * PAIRS + k] *= row_alpha[r]; }
         for (var j = 0u; j < TILE && p0 + j < end; j++) {
-          let v = load_v2((p0 + j) * p.kv_heads + kv_head, cp);
+          let v = load_v2(p0 + j, kv_head, cp);
           for (var r = 0u; r < ROWS; r++) { acc[r * PAIRS + k] += score[r * TILE + j] * v; }
         }
       }

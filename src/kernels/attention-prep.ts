@@ -66,7 +66,7 @@ export async function createAttentionPrep(ctx: KernelContext, shape: AttentionPr
   const { heads, kvHeads, headDim: d, rotaryDim, maxTokens, maxContext } = shape;
   requirePositiveInts(name, { heads, kvHeads, headDim: d, maxTokens, maxContext });
   requireThat(name, heads % kvHeads === 0, `heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);
-  requireThat(name, d % 2 === 0, `headDim must be even, got ${d}`);
+  requireThat(name, d % 4 === 0, `headDim must be a multiple of 4 (vec4 cache rows), got ${d}`);
   requireThat(name, Number.isInteger(rotaryDim) && rotaryDim >= 0 && rotaryDim % 2 === 0 && rotaryDim <= d,
     `rotaryDim must be even and within 0..headDim (${d}), got ${rotaryDim}`);
   requireThat(name, shape.ropeTheta > 1 && shape.eps > 0, `ropeTheta (${shape.ropeTheta}) must be > 1 and eps (${shape.eps}) > 0`);
@@ -79,6 +79,8 @@ export async function createAttentionPrep(ctx: KernelContext, shape: AttentionPr
   const cacheBytes = kvCacheBytes(shape.kvFormat, maxContext, kvHeads, d);
   return {
     shape,
+    /** θ^(−2i/rotaryDim) in f32 [rotaryDim/2] (also read by attention's decode prep). */
+    invFreq,
     /** Frees the inv_freq table. */
     destroy: () => ctx.allocator.destroy(invFreq),
     bind(b: AttentionPrepBuffers, label = 'attention prep'): BoundAttentionPrep {

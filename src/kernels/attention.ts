@@ -5,7 +5,9 @@
  *     a context of one split (≤ MIN_SPLIT_LEN positions) takes the one-pass kernel with one token
  *     per workgroup instead: one dispatch, no partials;
  *   prefill (tokens > 1): tiled causal attention with an online softmax, one dispatch.
- * The prep kernel (attention-prep.ts) must have written the call's own K/V rows first.
+ * The prep kernel (attention-prep.ts) must have written the call's own K/V rows first; with
+ * `decodePrep`, decode does the prep itself (attention.wgsl DECODE_PREP: q/k norm, RoPE, the new
+ * K/V row into the cache), so a decode step needs no prep dispatch.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { bindBuffers, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
@@ -22,6 +24,8 @@ export interface AttentionShape {
   maxTokens: number;
   maxContext: number;
   kvFormat: KvFormat;
+  /** Decode does the attention prep itself (bind `prep` then): the rotary dims and the q/k norm epsilon. */
+  decodePrep?: { rotaryDim: number; eps: number };
 }
 
 export interface AttentionBuffers {
@@ -33,6 +37,8 @@ export interface AttentionBuffers {
   proj: BufferArg;
   /** Output [T, H·d]. */
   out: BufferArg;
+  /** With decodePrep: the q/k norm weights [d] and the prep kernel's inv_freq table. */
+  prep?: { qNorm: BufferArg; kNorm: BufferArg; invFreq: BufferArg };
 }
 
 export interface BoundAttention {
@@ -78,6 +84,11 @@ function plan(shape: AttentionShape, workgroupBytes: number): { wg: number; hpw:
   let bt = Math.floor(MAX_ROWS / hpw);
   while (bt > 1 && bytes(hpw * bt) > workgroupBytes) bt--;
   const wg = Math.min(128, Math.max(32, 2 ** Math.ceil(Math.log2(d / 2))));
+  // DECODE_PREP adds the head row, the new K and V rows and the reduction scratch.
+  const decodePrepBytes = bytes(hpw) + 4 * (3 * d + wg);
+  if (shape.decodePrep && decodePrepBytes > workgroupBytes) {
+    throw new InvalidArgumentError(`attention: the decode prep needs ${decodePrepBytes} bytes of workgroup memory; the device allows ${workgroupBytes}`);
+  }
   return { wg, hpw, bt: Math.max(1, bt) };
 }
 
@@ -88,6 +99,7 @@ const LAYOUT = [
   ['kvHeads', 'u32'],
   ['splitLen', 'u32'],
   ['scale', 'f32'],
+  ['eps', 'f32'],
 ] as const;
 const COMBINE_LAYOUT = [
   ['heads', 'u32'],
@@ -102,12 +114,19 @@ export async function createAttention(ctx: KernelContext, shape: AttentionShape)
   requireThat(name, heads % kvHeads === 0, `heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);
   requireThat(name, d % 4 === 0, `headDim must be a multiple of 4, got ${d}`);
   const { wg, hpw, bt } = plan(shape, ctx.gpu.limits.maxComputeWorkgroupStorageSize);
+  const { decodePrep } = shape;
+  if (decodePrep) {
+    const rd = decodePrep.rotaryDim;
+    requireThat(name, Number.isInteger(rd) && rd >= 0 && rd % 2 === 0 && rd <= d, `rotaryDim must be even and within 0..headDim (${d}), got ${rd}`);
+    requireThat(name, decodePrep.eps > 0, `eps must be > 0, got ${decodePrep.eps}`);
+  }
   const defines = { WG: wg, HEAD_DIM: d, HEADS_PER_WG: hpw, TILE, KV_F16: shape.kvFormat === 'f16' };
+  const decodeDefines = { ...defines, TOKENS_PER_WG: 1, ...(decodePrep ? { DECODE_PREP: true, ROTARY_DIM: decodePrep.rotaryDim } : {}) };
   const [decode, prefill, combine, onePass] = await Promise.all([
-    ctx.pipelines.get({ shader: 'attention', defines: { ...defines, TOKENS_PER_WG: 1, SPLIT_KV: true } }),
+    ctx.pipelines.get({ shader: 'attention', defines: { ...decodeDefines, SPLIT_KV: true } }),
     ctx.pipelines.get({ shader: 'attention', defines: { ...defines, TOKENS_PER_WG: bt, SPLIT_KV: false } }),
     ctx.pipelines.get({ shader: 'attention_combine' }),
-    ctx.pipelines.get({ shader: 'attention', defines: { ...defines, TOKENS_PER_WG: 1, SPLIT_KV: false } }),
+    ctx.pipelines.get({ shader: 'attention', defines: { ...decodeDefines, SPLIT_KV: false } }),
   ]);
   const partial = ctx.allocator.create({
     label: 'attention split partials',
@@ -128,7 +147,11 @@ export async function createAttention(ctx: KernelContext, shape: AttentionShape)
         proj: [b.proj, maxTokens * 2 * (heads + kvHeads) * d * 4],
         out: [b.out, maxTokens * heads * d * 4],
       });
-      const params = ctx.uniforms.alloc(LAYOUT, { heads, kvHeads, scale: 1 / Math.sqrt(d) });
+      requireThat(name, (decodePrep !== undefined) === (b.prep !== undefined), 'the prep buffers (qNorm, kNorm, invFreq) go with decodePrep, and only with it');
+      if (decodePrep && b.prep) {
+        requireBufferBytes(name, { qNorm: [b.prep.qNorm, d * 4], kNorm: [b.prep.kNorm, d * 4], invFreq: [b.prep.invFreq, (decodePrep.rotaryDim / 2) * 4] });
+      }
+      const params = ctx.uniforms.alloc(LAYOUT, { heads, kvHeads, scale: 1 / Math.sqrt(d), eps: decodePrep?.eps ?? 0 });
       const combineParams = ctx.uniforms.alloc(COMBINE_LAYOUT, { heads, headDim: d });
       const pass = (suffix: string, pipeline: GPUComputePipeline, resources: BufferArg[]): Dispatch => ({
         label: `${label} ${suffix}`,
@@ -136,11 +159,12 @@ export async function createAttention(ctx: KernelContext, shape: AttentionShape)
         bindGroup: bindBuffers(ctx, pipeline, `${label} ${suffix}`, resources),
         workgroups: [0, 0, 0],
       });
-      const split = pass('decode splits', decode, [params.binding, b.q, b.kCache, b.vCache, partial]);
+      // Decode inputs: the queries and caches, or with decodePrep what the prep reads and the caches.
+      const decodeIn = b.prep ? [params.binding, b.proj, b.prep.qNorm, b.prep.kNorm, b.prep.invFreq, b.kCache, b.vCache] : [params.binding, b.q, b.kCache, b.vCache];
+      const split = pass('decode splits', decode, [...decodeIn, partial]);
       const merge = pass('decode combine', combine, [combineParams.binding, partial, b.proj, b.out]);
-      const gated = [params.binding, b.q, b.kCache, b.vCache, b.proj, b.out];
-      const tiled = pass('prefill', prefill, gated);
-      const single = pass('decode', onePass, gated);
+      const tiled = pass('prefill', prefill, [params.binding, b.q, b.kCache, b.vCache, b.proj, b.out]);
+      const single = pass('decode', onePass, b.prep ? [...decodeIn, b.out] : [...decodeIn, b.proj, b.out]);
       const all = [split, merge, tiled, single];
       return {
         dispatches: all,

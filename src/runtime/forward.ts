@@ -4,7 +4,8 @@
  *   prefillSequential  the same with the token-sequential DeltaNet kernel (benchmarks compare them);
  *   head               the last token's hidden row → final norm fused into the LM-head matvec → GPU sampler;
  *   decode             one token fed back from the sampler's `token` buffer (no read-back),
- *                      the stack with the one-dispatch DeltaNet decode step, then the head.
+ *                      the stack with the one-dispatch DeltaNet decode step and attention doing
+ *                      its own prep, then the head.
  * Per layer (§1): h += mixer(norm(h)); h += mlp(norm(h)). Residual adds are fused into the
  * output projections (linear 'add' epilogue); the MoE block adds in its combine kernel. At one
  * token the norms run inside the matvecs that read them (linear normInput; not the MoE experts),
@@ -68,7 +69,7 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
     createRmsNorm(ctx, { n: config.hiddenSize, rows: chunk, eps, unitOffset: true }),
     createEmbedding(ctx, { format: embed.format, rows: embed.rows, cols: embed.cols, tokens: chunk }),
     maybe(hasAttn, () => createAttentionPrep(ctx, { ...attn, ...kv, rotaryDim: config.rotaryDim, ropeTheta: config.ropeTheta, eps })),
-    maybe(hasAttn, () => createAttention(ctx, { ...attn, ...kv })),
+    maybe(hasAttn, () => createAttention(ctx, { ...attn, ...kv, decodePrep: { rotaryDim: config.rotaryDim, eps } })),
     maybe(hasGdn, () => createGdnPrep(ctx, { ...gdn, convKernel: config.linearConvKernelDim })),
     maybe(hasGdn, () => createGdnRecurrent(ctx, gdn)),
     maybe(hasGdn, () => createGdnChunked(ctx, gdn)),
@@ -114,10 +115,13 @@ export async function buildForwardGraphs(
   const attentionMixer = async (p: string, i: number, w: GpuAttnWeights, inputNorm: GPUBuffer): Promise<StackEntry[]> => {
     const caches = { kCache: state[`layers.${i}.kCache`]!, vCache: state[`layers.${i}.vCache`]! };
     const prep = k.prep!.bind({ proj: a('proj'), qNorm: w.qNorm, kNorm: w.kNorm, q: a('attnQ'), ...caches }, `${p} attn prep`);
-    const attn = k.attention!.bind({ q: a('attnQ'), ...caches, proj: a('proj'), out: a('mixerOut') }, `${p} attention`);
+    // A decode step's attention does the prep itself (q/k norm, RoPE, the new K/V row).
+    const decodePrep = { qNorm: w.qNorm, kNorm: w.kNorm, invFreq: k.prep!.invFreq };
+    const attn = k.attention!.bind({ q: a('attnQ'), ...caches, proj: a('proj'), out: a('mixerOut'), prep: decodePrep }, `${p} attention`);
+    const prepNode = computeNode(`${p} attn prep`, prep, byPosition(prep));
     return [
       await linear(`${p} qkv`, w.qkv, 'store', 'normed', 'proj', chunk, normedHidden(inputNorm)),
-      computeNode(`${p} attn prep`, prep, byPosition(prep)),
+      { chunked: prepNode, sequential: prepNode, step: null },
       computeNode(`${p} attention`, attn, byPosition(attn)),
       await linear(`${p} o_proj`, w.o, 'add', 'mixerOut', 'hidden'),
     ];
