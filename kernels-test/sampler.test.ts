@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
-import { createStorage, readU32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
+import { createStorage, dispatchRuns, readU32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
 import { createSampler, type BoundSampler } from '../src/kernels/sampler.js';
 import { Random } from '../src/model/random.js';
 import { sampleToken, type SamplerOptions } from '../src/model/sampling.js';
@@ -106,6 +106,11 @@ describe.each(GPU_VARIANTS)('sampler ($name)', (variant) => {
     logits[7] = 2.7; // now once is enough to lose
     expect(await gpuSample(r, logits, [5, 5, 9], o, 1)).toBe(7);
     expect(await gpuSample(r, logits, [], o, 2), 'no history: no penalty left over').toBe(5);
+    const running = (): number => r.sampler.dispatches.filter(dispatchRuns).length;
+    expect(await gpuSample(r, logits, [5, 5, 9], GREEDY, 3), 'greedy without a penalty: the history changes nothing').toBe(5);
+    expect(running(), 'greedy without a penalty: prep and finish only').toBe(2);
+    expect(await gpuSample(r, logits, [5, 5, 9], o, 4), 'the penalty again after a call without marks').toBe(7);
+    expect(running(), 'greedy with a penalty: mark, prep, finish').toBe(3);
     r.free();
   });
 

@@ -7,7 +7,8 @@
  *   mark → prep → mass → top-k search → top-p search → draw search → locate → finish
  * where each search is PASSES × (HIST over the vocabulary, PICK in one workgroup): threshold
  * selection on the ranking by radix passes over the order keys, not a sort. Greedy runs only
- * mark, prep and finish. All dispatches share one uniform slot.
+ * mark, prep and finish, and without a repetition penalty only prep and finish (the marks change
+ * nothing then, and greedy reads no search state). All dispatches share one uniform slot.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
@@ -94,6 +95,9 @@ class SamplerBinding implements BoundSampler {
   private readonly pick: GPUComputePipeline;
   private seed = 0;
   private step = 0;
+  private historyLength = 0;
+  /** Whether the mark stage has work: penalty marks to set, or search state to reset. */
+  private marking = true;
 
   constructor(
     private readonly ctx: KernelContext,
@@ -151,6 +155,8 @@ class SamplerBinding implements BoundSampler {
     this.enable(st.topK, !c.greedy && c.topK > 0);
     this.enable(st.topP, !c.greedy && c.topP24 < TOP_P_ONE);
     st.finish.workgroups = [1, 1, 1];
+    this.marking = !c.greedy || c.penalty !== 1;
+    this.sizeMark();
   }
 
   setStep(step: number, historyLength: number): void {
@@ -159,9 +165,15 @@ class SamplerBinding implements BoundSampler {
       throw new InvalidArgumentError(`${this.label}: step ${step} / history length ${historyLength} invalid (the history holds ${maxHistory})`);
     }
     this.step = step;
+    this.historyLength = historyLength;
     this.params.set({ hist_len: historyLength, rand_bits: randomBits(this.seed, step) });
-    // At least one workgroup: workgroup 0 of the mark stage also resets the state.
-    this.stages.mark.workgroups = gridFor(Math.max(1, Math.ceil(historyLength / WG)), this.ctx.gpu.limits.maxComputeWorkgroupsPerDimension);
+    this.sizeMark();
+  }
+
+  /** At least one workgroup when marking: workgroup 0 of the mark stage also resets the state. */
+  private sizeMark(): void {
+    const grid = gridFor(Math.max(1, Math.ceil(this.historyLength / WG)), this.ctx.gpu.limits.maxComputeWorkgroupsPerDimension);
+    this.stages.mark.workgroups = this.marking ? grid : [0, 1, 1];
   }
 
   destroy(): void {
