@@ -13,7 +13,8 @@
  *   of the references: the recurrence bound (the gated norm rescales o by rsqrt(mean o²), which
  *   keeps relative errors relative); the conv state exact.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../src/errors.js';
 import { createStorage, readF32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
 import { createGdnDecodeStep, createGdnPrep, gdnChannels, gdnProjWidth } from '../src/kernels/gdn.js';
 import { causalConv1dSilu, gatedRmsNorm, gdnGates, gdnRecurrent, l2Normalize, type GdnDims } from '../src/model/ops.js';
@@ -136,4 +137,33 @@ describe.each(GPU_VARIANTS)('gdn ($name)', (variant) => {
   run('decode step, 0.8B shape, 2 steps', (ctx) => checkDecodeSteps(ctx, QWEN_08B, 2));
   run('decode step, odd sizes (dk 12, dv 20: idle threads; 3 value heads per key head), 3 steps', (ctx) =>
     checkDecodeSteps(ctx, { keyHeads: 2, valueHeads: 6, keyDim: 12, valueDim: 20 }, 3));
+});
+
+describe('gdn decode step (bad input)', () => {
+  it('rejects a conv kernel < 2, value dims past the workgroup size and short buffers with typed errors', async () => {
+    const ctx = await gpuContext(GPU_VARIANTS[1]!);
+    const shape = { ...GOLDEN, convKernel: CONV_KERNEL, normEps: 1e-6 };
+    await expect(createGdnDecodeStep(ctx, { ...shape, convKernel: 1 })).rejects.toThrow(/convKernel/);
+    await expect(createGdnDecodeStep(ctx, { ...shape, valueDim: 4 * ctx.gpu.limits.maxComputeInvocationsPerWorkgroup })).rejects.toThrow(/threads per workgroup/);
+    const step = await createGdnDecodeStep(ctx, shape);
+    const C = gdnChannels(GOLDEN);
+    const f32 = (n: number, label: string) => createStorage(ctx, n * 4, label);
+    const bufs = {
+      proj: f32(gdnProjWidth(GOLDEN), 'proj'),
+      convWeight: f32(C * CONV_KERNEL, 'convWeight'),
+      convState: f32(C * (CONV_KERNEL - 1), 'convState'),
+      aLog: f32(GOLDEN.valueHeads, 'aLog'),
+      dtBias: f32(GOLDEN.valueHeads, 'dtBias'),
+      norm: f32(GOLDEN.valueDim, 'norm'),
+      state: f32(GOLDEN.valueHeads * GOLDEN.keyDim * GOLDEN.valueDim, 'state'),
+      out: f32(GOLDEN.valueHeads * GOLDEN.valueDim, 'out'),
+    };
+    try {
+      expect(step.bind(bufs).dispatches).toHaveLength(1);
+      expect(() => step.bind({ ...bufs, convState: bufs.aLog })).toThrow(InvalidArgumentError);
+      expect(() => step.bind({ ...bufs, state: bufs.out })).toThrow(/buffer "state"/);
+    } finally {
+      Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
+    }
+  });
 });

@@ -56,6 +56,12 @@ const LAYOUT = [
   ['eps', 'f32'],
 ] as const;
 
+/** The rotary dims are even and within the head (also checked by attention's decode prep). */
+export function requireRotaryDim(name: string, rotaryDim: number, headDim: number): void {
+  requireThat(name, Number.isInteger(rotaryDim) && rotaryDim >= 0 && rotaryDim % 2 === 0 && rotaryDim <= headDim,
+    `rotaryDim must be even and within 0..headDim (${headDim}), got ${rotaryDim}`);
+}
+
 /** inv_freq_i = θ^(−2i/rotaryDim), i < rotaryDim/2, rounded once to f32 (as HF computes it, §3). */
 export function ropeInvFreq(rotaryDim: number, theta: number): Float32Array {
   return Float32Array.from({ length: rotaryDim / 2 }, (_, i) => Math.pow(theta, (-2 * i) / rotaryDim));
@@ -67,8 +73,7 @@ export async function createAttentionPrep(ctx: KernelContext, shape: AttentionPr
   requirePositiveInts(name, { heads, kvHeads, headDim: d, maxTokens, maxContext });
   requireThat(name, heads % kvHeads === 0, `heads (${heads}) must be a multiple of kvHeads (${kvHeads})`);
   requireThat(name, d % 4 === 0, `headDim must be a multiple of 4 (vec4 cache rows), got ${d}`);
-  requireThat(name, Number.isInteger(rotaryDim) && rotaryDim >= 0 && rotaryDim % 2 === 0 && rotaryDim <= d,
-    `rotaryDim must be even and within 0..headDim (${d}), got ${rotaryDim}`);
+  requireRotaryDim(name, rotaryDim, d);
   requireThat(name, shape.ropeTheta > 1 && shape.eps > 0, `ropeTheta (${shape.ropeTheta}) must be > 1 and eps (${shape.eps}) > 0`);
   const pipeline = await ctx.pipelines.get({
     shader: 'attention_prep',

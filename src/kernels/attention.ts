@@ -11,7 +11,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { bindBuffers, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
-import { kvCacheBytes, type KvFormat } from './attention-prep.js';
+import { kvCacheBytes, requireRotaryDim, type KvFormat } from './attention-prep.js';
 import { requireBufferBytes, requirePositions, requirePositiveInts, requireThat } from './checks.js';
 
 export { createAttentionPrep, kvCacheBytes, type KvFormat } from './attention-prep.js';
@@ -116,8 +116,7 @@ export async function createAttention(ctx: KernelContext, shape: AttentionShape)
   const { wg, hpw, bt } = plan(shape, ctx.gpu.limits.maxComputeWorkgroupStorageSize);
   const { decodePrep } = shape;
   if (decodePrep) {
-    const rd = decodePrep.rotaryDim;
-    requireThat(name, Number.isInteger(rd) && rd >= 0 && rd % 2 === 0 && rd <= d, `rotaryDim must be even and within 0..headDim (${d}), got ${rd}`);
+    requireRotaryDim(name, decodePrep.rotaryDim, d);
     requireThat(name, decodePrep.eps > 0, `eps must be > 0, got ${decodePrep.eps}`);
   }
   const defines = { WG: wg, HEAD_DIM: d, HEADS_PER_WG: hpw, TILE, KV_F16: shape.kvFormat === 'f16' };
