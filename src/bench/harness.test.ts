@@ -106,6 +106,11 @@ describe('runBenchmark on the tiny model', () => {
     const nodes = graph.nodes.filter((n): n is ComputeNode => n.kind === 'compute');
     const idle = nodes.filter((n) => !n.dispatches().some(dispatchRuns)).map((n) => n.label);
     expect(idle).toEqual(model.config.layerTypes.flatMap((_, i) => [`L${i} input norm`, `L${i} post norm`]));
+    // One compute pass (no copies: the embedding reads the sampled token, the LM head the one hidden
+    // row); per layer qkv or in_proj, the mixer, o or out_proj, gate_up, down; then the embedding,
+    // the LM head and the greedy sampler's prep and finish.
+    expect(nodes.length).toBe(graph.nodes.length);
+    expect(graph.dispatchCount()).toBe(5 * model.config.numLayers + 4);
     if (!prof.timestamps) return;
     const kinds = prof.byKind!;
     expect(kinds.reduce((a, k) => a + k.nodes, 0)).toBe(nodes.length - idle.length);

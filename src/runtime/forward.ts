@@ -3,9 +3,9 @@
  *   prefill            the decoder stack over T tokens from `ids` at positions pos0.., DeltaNet in chunked form;
  *   prefillSequential  the same with the token-sequential DeltaNet kernel (benchmarks compare them);
  *   head               the last token's hidden row → final norm fused into the LM-head matvec → GPU sampler;
- *   decode             one token fed back from the sampler's `token` buffer (no read-back),
+ *   decode             one token embedded from the sampler's `token` buffer (no read-back),
  *                      the stack with the one-dispatch DeltaNet decode step and attention doing
- *                      its own prep, then the head.
+ *                      its own prep, then the head reading the one hidden row: one compute pass.
  * Per layer (§1): h += mixer(norm(h)); h += mlp(norm(h)). Residual adds are fused into the
  * output projections (linear 'add' epilogue); the MoE block adds in its combine kernel. At one
  * token the norms run inside the matvecs that read them (linear normInput; not the MoE experts),
@@ -65,9 +65,10 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
   const hasGdn = config.layerTypes.includes('linear_attention');
   const moe = config.mlpTypes.includes('moe') ? config.moe : undefined;
   const maybe = <T>(cond: unknown, f: () => Promise<T>): Promise<T | undefined> => (cond ? f() : Promise.resolve(undefined));
-  const [norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, gdnDecode, router, combine, sampler] = await Promise.all([
+  const [norm, embedding, tokenEmbedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, gdnDecode, router, combine, sampler] = await Promise.all([
     createRmsNorm(ctx, { n: config.hiddenSize, rows: chunk, eps, unitOffset: true }),
     createEmbedding(ctx, { format: embed.format, rows: embed.rows, cols: embed.cols, tokens: chunk }),
+    createEmbedding(ctx, { format: embed.format, rows: embed.rows, cols: embed.cols, tokens: 1 }),
     maybe(hasAttn, () => createAttentionPrep(ctx, { ...attn, ...kv, rotaryDim: config.rotaryDim, ropeTheta: config.ropeTheta, eps })),
     maybe(hasAttn, () => createAttention(ctx, { ...attn, ...kv, decodePrep: { rotaryDim: config.rotaryDim, eps } })),
     maybe(hasGdn, () => createGdnPrep(ctx, { ...gdn, convKernel: config.linearConvKernelDim })),
@@ -79,7 +80,7 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
     maybe(moe, () => createMoeCombine(ctx, { hidden: config.hiddenSize, topK: moe!.numExpertsPerTok, tokens: chunk })),
     createSampler(ctx, { vocab: config.vocabSize, maxHistory: shape.maxContext + 1 }),
   ]);
-  return { norm, embedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, gdnDecode, router, combine, sampler };
+  return { norm, embedding, tokenEmbedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, gdnDecode, router, combine, sampler };
 }
 
 export async function buildForwardGraphs(
@@ -191,7 +192,11 @@ export async function buildForwardGraphs(
   };
 
   const embed = k.embedding.bind({ w: weights.embed, ids: a('ids'), out: a('hidden') }, 'embedding');
-  const stack: StackEntry[] = [computeNode('embedding', embed, byTokens(embed))];
+  const embedNode = computeNode('embedding', embed, byTokens(embed));
+  // Decode embeds the sampled id straight from the sampler's token buffer.
+  const embedSampled = k.tokenEmbedding.bind({ w: weights.embed, ids: a('token'), out: a('hidden') }, 'embedding');
+  embedSampled.setTokens(1);
+  const stack: StackEntry[] = [{ chunked: embedNode, sequential: embedNode, step: computeNode('embedding', embedSampled) }];
   for (const [i, lw] of weights.layers.entries()) {
     const p = `L${i}`;
     // The MoE block's readers of the post norm include the expert matvecs, which do not fuse it.
@@ -207,6 +212,7 @@ export async function buildForwardGraphs(
   }
 
   const sampler = k.sampler.bind({ logits: a('logits'), history: a('history'), token: a('token') }, 'sampler');
+  const samplerNode = computeNode('sampler', sampler);
   const head: GraphNode[] = [
     {
       kind: 'copy',
@@ -217,16 +223,21 @@ export async function buildForwardGraphs(
     },
     // The final norm runs inside the LM-head matvec.
     await linear('lm_head', weights.lmHead, 'store', 'lastHidden', 'logits', 1, { h: 'lastHidden', w: weights.finalNorm }),
-    computeNode('sampler', sampler),
+    samplerNode,
   ];
-  const feedBack: GraphNode = { kind: 'copy', label: 'sampled token → ids', src: a('token'), dst: a('ids'), range: () => ({ srcOffset: 0, dstOffset: 0, size: 4 }) };
+  // Decode: one token, so hidden is the last row; with the embedding reading the token buffer the
+  // step is one compute pass, no copies.
+  const decodeHead: GraphNode[] = [
+    await linear('lm_head', weights.lmHead, 'store', 'hidden', 'logits', 1, { h: 'hidden', w: weights.finalNorm }),
+    samplerNode,
+  ];
   const body = (mode: CoreMode): GraphNode[] => stack.flatMap((e) => ('kind' in e ? [e] : (e[mode] ?? [])));
 
   return {
     prefill: new Graph('prefill', body('chunked')),
     prefillSequential: new Graph('prefill (sequential DeltaNet)', body('sequential')),
     head: new Graph('head', head),
-    decode: new Graph('decode', [feedBack, ...body('step'), ...head]),
+    decode: new Graph('decode', [...body('step'), ...decodeHead]),
     sampler,
     destroy: () => {
       k.prep?.destroy();
