@@ -29,6 +29,8 @@ interface Case {
   maxPartBytes?: number;
   /** The matvec normalises x itself (normInput); the matmul reads the normalised rows. */
   normInput?: boolean;
+  /** Weight rows per matvec workgroup (default 8). */
+  matvecRows?: number;
 }
 
 const EPS = 1e-6;
@@ -43,7 +45,7 @@ async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<voi
   const matrix = uploadMatrix(ctx, 'w', values, c.rows, c.cols, c.format, { maxPartBytes: c.maxPartBytes });
   if (c.maxPartBytes) expect(matrix.parts.length).toBeGreaterThan(1);
   const normInput = c.normInput ? { eps: EPS } : undefined;
-  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput });
+  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput, matvecRows: c.matvecRows });
   const normWeight = rnd.normals(c.cols, 0.5);
   const normBuf = uploadStorage(ctx, normWeight, 'norm w');
   for (const T of c.tokenCounts) {
@@ -117,6 +119,14 @@ describe.each(GPU_VARIANTS)('linear ($name)', (variant) => {
       const maxPartBytes = dataBytes(format, 40, 70);
       await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'add', tokenCounts: [1, 3], maxPartBytes, normInput: true }, 8);
     });
+    it(`${format} matvec with 2 / 32 rows per workgroup (the bench's sweep): store [37, 100], swiglu [74, 70], T = 1`, async ({ skip }) => {
+      if (!(await variantAvailable(variant))) skip();
+      const ctx = await gpuContext(variant);
+      for (const matvecRows of [2, 32]) {
+        await checkCase(ctx, { format, rows: 37, cols: 100, epilogue: 'store', tokenCounts: [1], matvecRows }, 9);
+        await checkCase(ctx, { format, rows: 74, cols: 70, epilogue: 'swiglu', tokenCounts: [1], matvecRows, normInput: true }, 10);
+      }
+    });
   }
 });
 
@@ -141,6 +151,7 @@ describe('linear errors', () => {
     const plain = await createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 3, epilogue: 'store' });
     expect(() => plain.bind({ w: m, x, y })).toThrow(InvalidArgumentError);
     await expect(createLinear(ctx, { format: 'q8', rows: 7, cols: 32, tokens: 1, epilogue: 'swiglu' })).rejects.toThrow(InvalidArgumentError);
+    await expect(createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 1, epilogue: 'store', matvecRows: 3 })).rejects.toThrow(/matvecRows/);
     expect(() => plain.bind({ w: m, x: createStorage(ctx, 3 * 32 * 4, 'x3'), y: createStorage(ctx, 3 * 8 * 4, 'y3') }).setTokens(4)).toThrow(RangeError);
     destroyMatrix(ctx, m);
   });

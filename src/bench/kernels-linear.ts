@@ -2,7 +2,8 @@
  * Micro-benchmarks of the linear-algebra kernels (not tests), called by the benchmark CLI:
  *   benchBandwidth  a plain streaming read over a large buffer → the adapter's attainable GB/s;
  *   benchMatvec     the decode matvec per weight format at Qwen3.5-0.8B shapes, in GB/s of
- *                   weights + scales + x + y moved, to compare with the probe;
+ *                   weights + scales + x + y moved, to compare with the probe; the q4 LM head
+ *                   also with 4 / 16 / 32 weight rows per workgroup besides the default 8;
  *   benchSampler    one sampled token over a full 248,320 vocabulary, per option mix.
  * Timing: gpu-timer.ts (GPU timestamps around one pass when the device has them), the median of
  * `trials`. SwiftShader results are CPU numbers: never quote them as GPU speed.
@@ -11,7 +12,7 @@ import { describeGpu } from '../gpu/device.js';
 import { bindBuffers, createStorage, gridFor, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { dataBytes, scaleBytes, WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
 import { packRows } from '../io/quantize.js';
-import { createLinear } from '../kernels/linear.js';
+import { createLinear, MATVEC_ROWS } from '../kernels/linear.js';
 import { destroyMatrix, partByteLimit, planMatrixParts, uploadPackedPart, type GpuMatrix } from '../kernels/matrix.js';
 import { createSampler } from '../kernels/sampler.js';
 import { Random } from '../model/random.js';
@@ -52,13 +53,15 @@ export interface MatrixShape {
   name: string;
   rows: number;
   cols: number;
+  /** In q4, also time 4, 16 and 32 weight rows per workgroup (the tuning sweep), not only the default. */
+  sweepRows?: boolean;
 }
 
 /** The decode matvecs that dominate Qwen3.5-0.8B (hidden 1024, intermediate 3584, vocabulary 248,320). */
 export const QWEN35_08B_MATVECS: MatrixShape[] = [
   { name: 'gate/up 1024→3584', rows: 3584, cols: 1024 },
   { name: 'down 3584→1024', rows: 1024, cols: 3584 },
-  { name: 'lm head 1024→248320', rows: 248320, cols: 1024 },
+  { name: 'lm head 1024→248320', rows: 248320, cols: 1024, sweepRows: true },
 ];
 
 /** A matrix of realistic codes without packing every row: one packed 64-row block, tiled. */
@@ -88,6 +91,8 @@ export interface MatvecPoint {
   format: WeightFormat;
   rows: number;
   cols: number;
+  /** Weight rows per matvec workgroup (LinearShape.matvecRows); absent in records from before the sweep (8). */
+  rowsPerWorkgroup?: number;
   /** Weights + scales + x + y bytes per call. */
   bytes: number;
   ms: number;
@@ -107,11 +112,14 @@ export async function benchMatvec(ctx: KernelContext, opts: TimingOptions & { fo
       const w = uploadSynthetic(ctx, format, rows, cols);
       const x = uploadStorage(ctx, new Random(cols).normals(cols), 'bench x');
       const y = createStorage(ctx, rows * 4, 'bench y');
+      const bytes = dataBytes(format, rows, cols) + scaleBytes(format, rows, cols) + 4 * (rows + cols);
+      const variants = shape.sweepRows && format === 'q4' ? [4, MATVEC_ROWS, 16, 32] : [MATVEC_ROWS];
       try {
-        const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store' })).bind({ w, x, y }, shape.name);
-        const ms = await medianMs(ctx, linear.dispatches, opts);
-        const bytes = dataBytes(format, rows, cols) + scaleBytes(format, rows, cols) + 4 * (rows + cols);
-        points.push({ shape: shape.name, format, rows, cols, bytes, ms, gbps: bytes / ms / 1e6 });
+        for (const rowsPerWorkgroup of variants) {
+          const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: rowsPerWorkgroup })).bind({ w, x, y }, shape.name);
+          const ms = await medianMs(ctx, linear.dispatches, opts);
+          points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup, bytes, ms, gbps: bytes / ms / 1e6 });
+        }
       } finally {
         destroyMatrix(ctx, w);
         ctx.allocator.destroy(x);

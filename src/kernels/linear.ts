@@ -26,6 +26,8 @@ export interface LinearShape {
   epilogue: LinearEpilogue;
   /** The matvec normalises its input (bind with `norm`); eps of the zero-centred RMSNorm. */
   normInput?: { eps: number };
+  /** Weight rows per matvec workgroup (default MATVEC_ROWS): the benchmark's tuning sweep sets it. */
+  matvecRows?: number;
 }
 
 export interface LinearBuffers {
@@ -48,7 +50,7 @@ export interface BoundLinear {
  * fixed 64/128/256 threads with 2–8 rows and this rule with 4/8/16 rows: f32/f16 LM head as fast
  * (~3 TB/s), q8 and q4 about 2× faster than 128 threads × 4 rows.
  */
-const MATVEC_ROWS = 8;
+export const MATVEC_ROWS = 8;
 const matvecThreads = (format: WeightFormat, cols: number): number => Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(wordsPerRow(format, cols)))));
 /** matmul.wgsl: tokens and weight rows per workgroup tile. */
 const MATMUL_TILE = 64;
@@ -72,16 +74,18 @@ export function epilogueDefines(format: WeightFormat, epilogue: LinearEpilogue |
 }
 
 /** Defines of a matvec.wgsl pipeline (x is read 16 bytes at a time when every row of it is 16-byte aligned). */
-export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, normInput = false): Defines {
-  return { ...epilogueDefines(format, epilogue), WG: matvecThreads(format, cols), ROWS: MATVEC_ROWS, X_VEC4: cols % 4 === 0, NORM_X: normInput };
+export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, normInput = false, rows = MATVEC_ROWS): Defines {
+  return { ...epilogueDefines(format, epilogue), WG: matvecThreads(format, cols), ROWS: rows, X_VEC4: cols % 4 === 0, NORM_X: normInput };
 }
 
 /** Workgroups per matvec slot for `outs` outputs. */
-export const matvecBlocks = (outs: number, epilogue: LinearEpilogue): number => Math.ceil(outs / (epilogue === 'swiglu' ? MATVEC_ROWS / 2 : MATVEC_ROWS));
+export const matvecBlocks = (outs: number, epilogue: LinearEpilogue, rows = MATVEC_ROWS): number => Math.ceil(outs / (epilogue === 'swiglu' ? rows / 2 : rows));
 
-export function checkLinearShape(kernel: string, s: { rows: number; cols: number; tokens: number; epilogue: LinearEpilogue }): void {
+export function checkLinearShape(kernel: string, s: { rows: number; cols: number; tokens: number; epilogue: LinearEpilogue; matvecRows?: number }): void {
   const ok = [s.rows, s.cols, s.tokens].every((n) => Number.isInteger(n) && n > 0) && (s.epilogue !== 'swiglu' || s.rows % 2 === 0);
   if (!ok) throw new InvalidArgumentError(`${kernel}: invalid shape rows=${s.rows} cols=${s.cols} tokens=${s.tokens} epilogue=${s.epilogue}`);
+  const r = s.matvecRows ?? MATVEC_ROWS;
+  if (![2, 4, 8, 16, 32].includes(r)) throw new InvalidArgumentError(`${kernel}: matvecRows must be 2, 4, 8, 16 or 32, got ${r}`);
 }
 
 interface Pipelines {
@@ -109,7 +113,7 @@ function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, part
     out_offset: swiglu ? 0 : part.rowStart,
     out_stride: swiglu ? shape.rows / 2 : shape.rows,
   };
-  const blocks = matvecBlocks(outs, shape.epilogue);
+  const blocks = matvecBlocks(outs, shape.epilogue, shape.matvecRows);
   const rowTiles = Math.ceil(outs / (swiglu ? MATMUL_TILE / 2 : MATMUL_TILE));
   const resources = [...partResources(part), b.x, b.y];
   const matvecResources = b.norm ? [...partResources(part), b.norm.h, b.y, b.norm.w] : resources;
@@ -126,8 +130,13 @@ function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, part
 export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   checkLinearShape('linear', shape);
   const { format, rows, cols, epilogue } = shape;
+  // matvec.wgsl's partial sums: one per accumulator (rows, + Σh² with normInput) per thread.
+  const partialBytes = matvecThreads(format, cols) * ((shape.matvecRows ?? MATVEC_ROWS) + (shape.normInput ? 1 : 0)) * 4;
+  if (partialBytes > ctx.gpu.limits.maxComputeWorkgroupStorageSize) {
+    throw new InvalidArgumentError(`linear: ${shape.matvecRows} matvec rows per workgroup need ${partialBytes} bytes of workgroup memory; the device allows ${ctx.gpu.limits.maxComputeWorkgroupStorageSize}`);
+  }
   const [matvec, matmul] = await Promise.all([
-    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, shape.normInput !== undefined) }),
+    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, shape.normInput !== undefined, shape.matvecRows) }),
     shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: epilogueDefines(format, epilogue) }) : undefined,
   ]);
   const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
