@@ -8,6 +8,9 @@
  *     (k + 16 + 2·Δ)·2^-24 relative, Δ = the largest |logit − max| among the chosen finite logits
  *     (exp's 3 + 2|x| ULP, the k-term sum and one division); −inf logits give exactly 0;
  *   combine: (k + 4)·2^-24·(|h| + Σ|w·e| + |σ·s|) for the sum, plus |s|·(8 + 2|g|)·2^-24 for sigmoid(g).
+ * With the post norm fused (the experts' gate_up at any T, the router and shared linears at one
+ * token), those stages read the raw hidden row and the bound adds the fused norm's
+ * (cols/2 + 8)·2^-24 per term, as in linear.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../src/errors.js';
@@ -17,7 +20,7 @@ import { dequantizeMatrix, packMatrix } from '../src/io/quantize.js';
 import { createLinear } from '../src/kernels/linear.js';
 import { destroyMatrix, uploadMatrix, type GpuMatrix } from '../src/kernels/matrix.js';
 import { createExpertLinear, createMoeCombine, createRouter } from '../src/kernels/moe.js';
-import { linear, routerTopK, sigmoid, swiglu } from '../src/model/ops.js';
+import { linear, rmsNorm, routerTopK, sigmoid, swiglu } from '../src/model/ops.js';
 import { Random } from '../src/model/random.js';
 import { dotBounds, expectWithinBounds, swigluBounds, U32 } from './dot-bounds.js';
 import { gpuContext, GPU_VARIANTS, variantAvailable } from './harness.js';
@@ -54,7 +57,9 @@ function checkRouting(logits: Float32Array, ids: Uint32Array, weights: Float32Ar
 /** Rows [e·n, (e+1)·n) of a stacked expert matrix. */
 const expertRows = (w: Float32Array, e: number, n: number, cols: number): Float32Array => w.subarray(e * n * cols, (e + 1) * n * cols);
 
-async function checkBlock(ctx: KernelContext, experts: number, topK: number, tokens: number, format: WeightFormat, splitExperts: boolean): Promise<void> {
+const EPS = 1e-6;
+
+async function checkBlock(ctx: KernelContext, experts: number, topK: number, tokens: number, format: WeightFormat, splitExperts: boolean, postNorm = false): Promise<void> {
   const rnd = new Random(experts * 100 + topK * 10 + tokens);
   const split = (n: number, cols: number) => (splitExperts ? { rowGranularity: n, maxPartBytes: dataBytes(format, 7 * n, cols) } : { rowGranularity: n });
   const w = {
@@ -66,11 +71,19 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
     sharedGate: makeWeights(ctx, rnd, 'shared_expert_gate', 1, HIDDEN, 'f32'),
   };
   if (splitExperts) expect(w.gateUp.gpu.parts.length).toBe(Math.ceil(experts / 7));
-  const x = rnd.normals(tokens * HIDDEN);
+  let x = rnd.normals(tokens * HIDDEN);
   const h0 = rnd.normals(tokens * HIDDEN);
+  // postNorm: the block's input is the raw row hRaw; x = its post norm (what the norm kernel writes for T > 1).
+  const hRaw = postNorm ? rnd.normals(tokens * HIDDEN, 3) : x;
+  const normW = postNorm ? rnd.normals(HIDDEN, 0.5) : new Float32Array(HIDDEN);
+  if (postNorm) x = rmsNorm(hRaw, normW, HIDDEN, EPS, true);
+  /** Extra roundings of a stage that normalises its input itself. */
+  const fusedAt = (always: boolean): number => (postNorm && (always || tokens === 1) ? HIDDEN / 2 + 8 : 0);
   const f32 = (n: number, label: string) => createStorage(ctx, n * 4, label);
   const buf = {
     x: uploadStorage(ctx, x, 'normed'),
+    hRaw: uploadStorage(ctx, hRaw, 'post-norm input'),
+    normW: uploadStorage(ctx, normW, 'post norm w'),
     h: uploadStorage(ctx, h0, 'hidden'),
     logits: f32(tokens * experts, 'logits'),
     ids: f32(tokens * topK, 'ids'),
@@ -81,24 +94,31 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
     sharedOut: f32(tokens * HIDDEN, 'sharedOut'),
     sharedGate: f32(tokens, 'sharedGate'),
   };
-  const lin = async (m: Weights, epilogue: 'store' | 'swiglu', xb: GPUBuffer, yb: GPUBuffer) =>
-    (await createLinear(ctx, { format: m.gpu.format, rows: m.gpu.rows, cols: m.gpu.cols, tokens, epilogue })).bind({ w: m.gpu, x: xb, y: yb });
-  const expertsLinear = async (m: Weights, n: number, cols: number, epilogue: 'store' | 'swiglu', inputPerSlot: boolean, xb: GPUBuffer, yb: GPUBuffer) =>
-    (await createExpertLinear(ctx, { format, experts, rows: n, cols, topK, tokens, epilogue, inputPerSlot })).bind({ w: m.gpu, x: xb, ids: buf.ids, y: yb });
+  /** `normed`: a reader of the post norm (fused at one token when postNorm). */
+  const lin = async (m: Weights, epilogue: 'store' | 'swiglu', xb: GPUBuffer, yb: GPUBuffer, normed = false) => {
+    const fuse = postNorm && normed;
+    const kernel = await createLinear(ctx, { format: m.gpu.format, rows: m.gpu.rows, cols: m.gpu.cols, tokens, epilogue, ...(fuse ? { normInput: { eps: EPS } } : {}) });
+    return kernel.bind({ w: m.gpu, x: xb, y: yb, ...(fuse ? { norm: { h: buf.hRaw, w: buf.normW } } : {}) });
+  };
+  const expertsLinear = async (m: Weights, n: number, cols: number, epilogue: 'store' | 'swiglu', inputPerSlot: boolean, xb: GPUBuffer, yb: GPUBuffer) => {
+    const fuse = postNorm && !inputPerSlot;
+    const kernel = await createExpertLinear(ctx, { format, experts, rows: n, cols, topK, tokens, epilogue, inputPerSlot, ...(fuse ? { normInput: { eps: EPS } } : {}) });
+    return kernel.bind({ w: m.gpu, x: fuse ? buf.hRaw : xb, ids: buf.ids, y: yb, ...(fuse ? { normWeight: buf.normW } : {}) });
+  };
   const steps = [
-    await lin(w.router, 'store', buf.x, buf.logits),
+    await lin(w.router, 'store', buf.x, buf.logits, true),
     (await createRouter(ctx, { experts, topK, renormalize: true, tokens })).bind({ logits: buf.logits, ids: buf.ids, weights: buf.weights }),
     await expertsLinear(w.gateUp, 2 * INTER, HIDDEN, 'swiglu', false, buf.x, buf.act),
     await expertsLinear(w.down, HIDDEN, INTER, 'store', true, buf.act, buf.out),
-    await lin(w.sharedGateUp, 'swiglu', buf.x, buf.sharedAct),
+    await lin(w.sharedGateUp, 'swiglu', buf.x, buf.sharedAct, true),
     await lin(w.sharedDown, 'store', buf.sharedAct, buf.sharedOut),
-    await lin(w.sharedGate, 'store', buf.x, buf.sharedGate),
+    await lin(w.sharedGate, 'store', buf.x, buf.sharedGate, true),
     (await createMoeCombine(ctx, { hidden: HIDDEN, topK, tokens })).bind({ expertOut: buf.out, weights: buf.weights, shared: buf.sharedOut, sharedGate: buf.sharedGate, h: buf.h }),
   ];
   submitDispatches(ctx, steps.flatMap((s) => s.dispatches));
 
   const logits = await readF32(ctx, buf.logits);
-  expectWithinBounds(logits, linear(x, w.router.cpu, experts, HIDDEN), dotBounds(x, w.router.cpu, experts, HIDDEN), 'router logits');
+  expectWithinBounds(logits, linear(x, w.router.cpu, experts, HIDDEN), dotBounds(x, w.router.cpu, experts, HIDDEN, fusedAt(false)), 'router logits');
   const ids = await readU32(ctx, buf.ids);
   const weights = await readF32(ctx, buf.weights);
   checkRouting(logits, ids, weights, experts, topK, true);
@@ -111,7 +131,7 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
     const wgu = expertRows(w.gateUp.cpu, e, 2 * INTER, HIDDEN);
     const gu = linear(xt, wgu, 2 * INTER, HIDDEN);
     const slotAct = act.subarray(s * INTER, (s + 1) * INTER);
-    expectWithinBounds(slotAct, swiglu(gu, INTER), swigluBounds(gu, dotBounds(xt, wgu, 2 * INTER, HIDDEN), INTER), `slot ${s} (expert ${e}) gate_up`);
+    expectWithinBounds(slotAct, swiglu(gu, INTER), swigluBounds(gu, dotBounds(xt, wgu, 2 * INTER, HIDDEN, fusedAt(true)), INTER), `slot ${s} (expert ${e}) gate_up`);
     const wd = expertRows(w.down.cpu, e, HIDDEN, INTER);
     expectWithinBounds(out.subarray(s * HIDDEN, (s + 1) * HIDDEN), linear(slotAct, wd, HIDDEN, INTER), dotBounds(slotAct, wd, HIDDEN, INTER), `slot ${s} (expert ${e}) down`);
   }
@@ -119,8 +139,10 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
   const sharedAct = await readF32(ctx, buf.sharedAct);
   const sharedOut = await readF32(ctx, buf.sharedOut);
   const sharedGate = await readF32(ctx, buf.sharedGate);
+  const sgu = linear(x, w.sharedGateUp.cpu, 2 * SHARED_INTER, HIDDEN);
+  expectWithinBounds(sharedAct, swiglu(sgu, SHARED_INTER), swigluBounds(sgu, dotBounds(x, w.sharedGateUp.cpu, 2 * SHARED_INTER, HIDDEN, fusedAt(false)), SHARED_INTER), 'shared gate_up');
   expectWithinBounds(sharedOut, linear(sharedAct, w.sharedDown.cpu, HIDDEN, SHARED_INTER), dotBounds(sharedAct, w.sharedDown.cpu, HIDDEN, SHARED_INTER), 'shared down');
-  expectWithinBounds(sharedGate, linear(x, w.sharedGate.cpu, 1, HIDDEN), dotBounds(x, w.sharedGate.cpu, 1, HIDDEN), 'shared gate');
+  expectWithinBounds(sharedGate, linear(x, w.sharedGate.cpu, 1, HIDDEN), dotBounds(x, w.sharedGate.cpu, 1, HIDDEN, fusedAt(false)), 'shared gate');
 
   const want = new Float32Array(tokens * HIDDEN);
   const bound = new Float32Array(tokens * HIDDEN);
@@ -161,6 +183,12 @@ describe.each(GPU_VARIANTS)('moe ($name)', (variant) => {
     if (!(await variantAvailable(variant))) skip();
     await checkBlock(await gpuContext(variant), 20, 3, 5, 'bf16', false);
   });
+  for (const tokens of [1, 5]) {
+    it(`block with the post norm fused, E=20 top-3, q4, experts split in 3 parts, T=${tokens}`, async ({ skip }) => {
+      if (!(await variantAvailable(variant))) skip();
+      await checkBlock(await gpuContext(variant), 20, 3, tokens, 'q4', true, true);
+    });
+  }
 
   for (const renormalize of [true, false]) {
     it(`router: ties → lower index, −inf logits, renormalize=${renormalize}, E=20 top-4, T=70`, async ({ skip }) => {
@@ -195,6 +223,10 @@ describe('moe errors', () => {
     expect(() => other.bind({ w: m, ...b })).toThrow(InvalidArgumentError);
     await expect(createRouter(ctx, { experts: 4, topK: 5, renormalize: true, tokens: 1 })).rejects.toThrow(InvalidArgumentError);
     await expect(createExpertLinear(ctx, { format: 'q8', experts: 4, rows: 5, cols: 32, topK: 2, tokens: 1, epilogue: 'swiglu', inputPerSlot: false })).rejects.toThrow(InvalidArgumentError);
+    await expect(createExpertLinear(ctx, { format: 'q8', experts: 4, rows: 6, cols: 32, topK: 2, tokens: 1, epilogue: 'store', inputPerSlot: true, normInput: { eps: 1e-6 } })).rejects.toThrow(/input per slot/);
+    const whole = uploadMatrix(ctx, 'layers.0.mlp.experts.down_proj', new Float32Array(4 * 6 * 32), 24, 32, 'q8');
+    expect(() => kernel.bind({ w: whole, ...b, normWeight: b.x })).toThrow(/norm weight goes with normInput/);
+    destroyMatrix(ctx, whole);
     destroyMatrix(ctx, m);
   });
 });

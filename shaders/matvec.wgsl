@@ -9,10 +9,11 @@
 // the per-row sums are reduced with subgroupAdd (HAS_SUBGROUPS) or a shared-memory tree.
 // Epilogues: store y = W·x; EPILOGUE_ADD y += W·x (the residual add fused into o/out/down
 // projections); SWIGLU: a unit's rows are [gate (outs); up (outs)] and y_i = silu(g_i)·u_i.
-// NORM_X (decode: the zero-centred RMSNorm of §2 fused in front, saving its dispatch): x is the
+// NORM_X (the zero-centred RMSNorm of §2 fused in front, saving its dispatch): x is the
 // un-normalised row h; the threads multiply it by (1 + norm_w) as they load it and sum h² on the
 // way (together they load every column once), so W·(h·(1+w)·r) = r · Σ W·(h·(1+w)) with
-// r = rsqrt(mean(h²) + eps) applied to the totals. Not combined with EXPERTS.
+// r = rsqrt(mean(h²) + eps) applied to the totals. Linear: decode only (the one token). EXPERTS:
+// every slot's token row (the MoE post norm, at any T; not with X_PER_SLOT).
 #if HAS_SUBGROUPS
 enable subgroups;
 #endif
@@ -57,10 +58,15 @@ struct Params {
 #if EXPERTS
 @group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> ids: array<u32>;
 #endif
+#if EXPERTS
+const NORM_BINDING: u32 = W_NEXT_BINDING + 3u;
+#else
+const NORM_BINDING: u32 = W_NEXT_BINDING + 2u;
+#endif
 #if NORM_X && X_VEC4
-@group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> norm_w: array<vec4<f32>>;
+@group(0) @binding(NORM_BINDING) var<storage, read> norm_w: array<vec4<f32>>;
 #elif NORM_X
-@group(0) @binding(W_NEXT_BINDING + 2u) var<storage, read> norm_w: array<f32>;
+@group(0) @binding(NORM_BINDING) var<storage, read> norm_w: array<f32>;
 #endif
 
 var<workgroup> partials: array<array<f32, ACCS>, WG>;

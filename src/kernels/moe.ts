@@ -1,7 +1,8 @@
 /**
  * Mixture-of-experts block (architecture §5), entirely on the GPU (no expert id is read back):
  *   router      logits [T, E] → ids [T, k] u32, weights [T, k] f32     (shaders/moe_router.wgsl)
- *   experts     per slot (t, j): y[t, j] = W_{ids[t,j]} · x               (shaders/matvec.wgsl, EXPERTS)
+ *   experts     per slot (t, j): y[t, j] = W_{ids[t,j]} · x               (shaders/matvec.wgsl, EXPERTS;
+ *               gate_up can apply the post norm to x itself: normInput)
  *   combine     h += Σ_j w_j·expertOut_j + sigmoid(sharedGate)·shared   (shaders/moe_combine.wgsl)
  * The router logits, the shared expert and its gate are ordinary createLinear layers.
  */
@@ -70,6 +71,11 @@ export interface ExpertLinearShape {
   epilogue: 'store' | 'swiglu';
   /** x is [T, k, cols] (one input per slot, e.g. the down projection) instead of [T, cols]. */
   inputPerSlot: boolean;
+  /**
+   * x is the un-normalised [T, cols] and the matvec applies the zero-centred RMSNorm (§2) to each
+   * token's row itself (bind `normWeight`): the MoE post norm, at any T. Not with inputPerSlot.
+   */
+  normInput?: { eps: number };
 }
 
 export interface ExpertLinearBuffers {
@@ -79,6 +85,8 @@ export interface ExpertLinearBuffers {
   ids: BufferArg;
   /** [T, k, n] or [T, k, n/2] for swiglu. */
   y: BufferArg;
+  /** normInput: the norm weight [cols]. */
+  normWeight?: BufferArg;
 }
 
 /** Matvec of each routed slot with its expert's rows (llama.cpp mul_mat_id style). */
@@ -86,7 +94,8 @@ export async function createExpertLinear(ctx: KernelContext, shape: ExpertLinear
   const { format, experts, rows: n, cols, topK, tokens, epilogue } = shape;
   checkLinearShape('expert linear', { rows: n, cols, tokens, epilogue });
   if (!positive(experts, topK) || topK > experts) throw new InvalidArgumentError(`expert linear: invalid experts=${experts} topK=${topK}`);
-  const defines = { ...matvecDefines(format, epilogue, cols), EXPERTS: true, X_PER_SLOT: shape.inputPerSlot };
+  if (shape.normInput && shape.inputPerSlot) throw new InvalidArgumentError('expert linear: normInput normalises token rows; it cannot take an input per slot');
+  const defines = { ...matvecDefines(format, epilogue, cols, shape.normInput !== undefined), EXPERTS: true, X_PER_SLOT: shape.inputPerSlot };
   const pipeline = await ctx.pipelines.get({ shader: 'matvec', defines });
   const outs = epilogue === 'swiglu' ? n / 2 : n;
   const blocks = matvecBlocks(outs, epilogue);
@@ -102,13 +111,18 @@ export async function createExpertLinear(ctx: KernelContext, shape: ExpertLinear
       requireBytes(`${label}: x`, b.x, tokens * (shape.inputPerSlot ? topK : 1) * cols * 4);
       requireBytes(`${label}: ids [${tokens}, ${topK}] u32`, b.ids, tokens * topK * 4);
       requireBytes(`${label}: y [${tokens}, ${topK}, ${outs}] f32`, b.y, tokens * topK * outs * 4);
+      if ((b.normWeight !== undefined) !== (shape.normInput !== undefined)) {
+        throw new InvalidArgumentError(`${label}: the norm weight goes with normInput, and only with it`);
+      }
+      if (b.normWeight) requireBytes(`${label}: norm weight [${cols}] f32`, b.normWeight, cols * 4);
       const parts = b.w.parts.map((part, i) => {
         const params = ctx.uniforms.alloc(MATVEC_LAYOUT, {
           unit_rows: n, cols, words_per_row: wordsPerRow(format, cols), outs, out_offset: 0, out_stride: outs,
           slots: tokens * topK, blocks, first_expert: part.rowStart / n, part_experts: part.rows / n, top_k: topK,
+          norm_eps: shape.normInput?.eps ?? 0,
         });
         const name = b.w.parts.length > 1 ? `${label}#${i}` : label;
-        const bindGroup = bindBuffers(ctx, pipeline, name, [params.binding, ...partResources(part), b.x, b.y, b.ids]);
+        const bindGroup = bindBuffers(ctx, pipeline, name, [params.binding, ...partResources(part), b.x, b.y, b.ids, ...(b.normWeight ? [b.normWeight] : [])]);
         return { params, dispatch: { label: name, pipeline, bindGroup, workgroups: [0, 1, 1] } as Dispatch };
       });
       const setTokens = tokenSetter(label, tokens, (t) => {

@@ -8,8 +8,8 @@
  *                      its own prep, then the head reading the one hidden row: one compute pass.
  * Per layer (§1): h += mixer(norm(h)); h += mlp(norm(h)). Residual adds are fused into the
  * output projections (linear 'add' epilogue); the MoE block adds in its combine kernel. At one
- * token the norms run inside the matvecs that read them (linear normInput; not the MoE experts),
- * so a decode step has no norm dispatch of its own in a dense model.
+ * token the norms run inside the matvecs that read them (linear normInput; the MoE experts' gate_up
+ * normalises its rows itself at any T), so a decode step has no norm dispatch of its own.
  */
 import type { KernelContext } from '../gpu/kernel.js';
 import { createAttention, createAttentionPrep } from '../kernels/attention.js';
@@ -106,10 +106,10 @@ export async function buildForwardGraphs(
     // A single-row linear (the LM head) keeps its one token whatever the call shape.
     return computeNode(label, bound, tokens === 1 ? undefined : byTokens(bound));
   };
-  /** `fusedAtOneToken`: every reader of `normed` is a linear that normalises a single row itself. */
-  const norm = (label: string, w: GPUBuffer, fusedAtOneToken: boolean): ComputeNode => {
+  /** At one token every reader of `normed` normalises the row itself: the norm has no rows then. */
+  const norm = (label: string, w: GPUBuffer): ComputeNode => {
     const bound = k.norm.bind({ w, h: a('hidden'), y: a('normed') }, label);
-    return computeNode(label, bound, (s) => bound.setRows(fusedAtOneToken && s.tokens === 1 ? 0 : s.tokens));
+    return computeNode(label, bound, (s) => bound.setRows(s.tokens === 1 ? 0 : s.tokens));
   };
   const normedHidden = (w: GPUBuffer) => ({ h: 'hidden', w });
 
@@ -158,10 +158,11 @@ export async function buildForwardGraphs(
     ];
   };
 
-  const moeBlock = async (p: string, w: GpuMoeWeights): Promise<StackEntry[]> => {
+  const moeBlock = async (p: string, w: GpuMoeWeights, postNorm: GPUBuffer): Promise<StackEntry[]> => {
     const moe = config.moe!;
     const route = k.router!.bind({ logits: a('routerLogits'), ids: a('expertIds'), weights: a('expertWeights') }, `${p} top-k`);
-    const experts = async (label: string, m: GpuMatrix, epilogue: 'store' | 'swiglu', x: string, y: string, inputPerSlot: boolean) => {
+    /** `normWeight`: x is the raw hidden row, normalised by the matvec itself (at any T). */
+    const experts = async (label: string, m: GpuMatrix, epilogue: 'store' | 'swiglu', x: string, y: string, inputPerSlot: boolean, normWeight?: GPUBuffer) => {
       const builder = await createExpertLinear(ctx, {
         format: m.format,
         experts: moe.numExperts,
@@ -171,22 +172,24 @@ export async function buildForwardGraphs(
         tokens: chunk,
         epilogue,
         inputPerSlot,
+        ...(normWeight ? { normInput: { eps: config.rmsNormEps } } : {}),
       });
-      const bound = builder.bind({ w: m, x: a(x), ids: a('expertIds'), y: a(y) }, label);
+      const bound = builder.bind({ w: m, x: a(x), ids: a('expertIds'), y: a(y), ...(normWeight ? { normWeight } : {}) }, label);
       return computeNode(label, bound, byTokens(bound));
     };
     const combine = k.combine!.bind(
       { expertOut: a('expertOut'), weights: a('expertWeights'), shared: a('sharedOut'), sharedGate: a('sharedGate'), h: a('hidden') },
       `${p} moe combine`,
     );
+    const normed = normedHidden(postNorm);
     return [
-      await linear(`${p} router`, w.router, 'store', 'normed', 'routerLogits'),
+      await linear(`${p} router`, w.router, 'store', 'normed', 'routerLogits', chunk, normed),
       computeNode(`${p} top-k`, route, byTokens(route)),
-      await experts(`${p} experts gate_up`, w.gateUp, 'swiglu', 'normed', 'expertAct', false),
+      await experts(`${p} experts gate_up`, w.gateUp, 'swiglu', 'hidden', 'expertAct', false, postNorm),
       await experts(`${p} experts down`, w.down, 'store', 'expertAct', 'expertOut', true),
-      await linear(`${p} shared gate_up`, w.sharedGateUp, 'swiglu', 'normed', 'sharedAct'),
+      await linear(`${p} shared gate_up`, w.sharedGateUp, 'swiglu', 'normed', 'sharedAct', chunk, normed),
       await linear(`${p} shared down`, w.sharedDown, 'store', 'sharedAct', 'sharedOut'),
-      await linear(`${p} shared gate`, w.sharedExpertGate, 'store', 'normed', 'sharedGate'),
+      await linear(`${p} shared gate`, w.sharedExpertGate, 'store', 'normed', 'sharedGate', chunk, normed),
       computeNode(`${p} moe combine`, combine, byTokens(combine)),
     ];
   };
@@ -199,15 +202,14 @@ export async function buildForwardGraphs(
   const stack: StackEntry[] = [{ chunked: embedNode, sequential: embedNode, step: computeNode('embedding', embedSampled) }];
   for (const [i, lw] of weights.layers.entries()) {
     const p = `L${i}`;
-    // The MoE block's readers of the post norm include the expert matvecs, which do not fuse it.
-    stack.push(norm(`${p} input norm`, lw.inputNorm, true));
+    stack.push(norm(`${p} input norm`, lw.inputNorm));
     stack.push(...(lw.attn ? await attentionMixer(p, i, lw.attn, lw.inputNorm) : await deltaNetMixer(p, i, lw.gdn!, lw.inputNorm)));
-    stack.push(norm(`${p} post norm`, lw.postNorm, lw.mlp !== undefined));
+    stack.push(norm(`${p} post norm`, lw.postNorm));
     if (lw.mlp) {
       stack.push(await linear(`${p} gate_up`, lw.mlp.gateUp, 'swiglu', 'normed', 'mlpAct', chunk, normedHidden(lw.postNorm)));
       stack.push(await linear(`${p} down`, lw.mlp.down, 'add', 'mlpAct', 'hidden'));
     } else {
-      stack.push(...(await moeBlock(p, lw.moe!)));
+      stack.push(...(await moeBlock(p, lw.moe!, lw.postNorm)));
     }
   }
 
