@@ -17,7 +17,7 @@ import { requiredContext, resolveBenchOptions, runBenchmark, type BenchProgressE
 import { benchMarkdown } from './markdown.js';
 import { benchPlots } from './plots.js';
 import { KERNEL_KINDS } from './profile.js';
-import { benchGdnPrefill } from './kernels-mixers.js';
+import { benchAttentionDecode, benchGdnPrefill } from './kernels-mixers.js';
 import type { BenchResult } from './schema.js';
 import { meanDecodeTraffic } from './traffic.js';
 import { parseXml } from './xml-check.js';
@@ -134,6 +134,13 @@ describe('runBenchmark on the tiny model', () => {
     expect(k.chunkedStages!.map((x) => x.stage)).toEqual(['intra', 'scan', 'output']);
     for (const x of [...k.chunkedStages!.map((x) => x.ms), k.chunkedMs, k.sequentialMs]) expect(x).toBeGreaterThan(0);
     expect(k.ratio).toBe(k.sequentialMs / k.chunkedMs);
+  });
+
+  it('attention decode bench: the one-pass step up to 128 positions, splits beyond, with the prep', async () => {
+    const a = await benchAttentionDecode(model.session.ctx, { contexts: [1, 200], heads: 4, kvHeads: 2, headDim: 64, reps: 1 });
+    expect(a.points.map((x) => [x.context, x.splits])).toEqual([[1, 1], [200, 2]]);
+    for (const x of a.points) expect(x.ms).toBeGreaterThan(0);
+    expect(a.withPrep).toBe(true);
   });
 
   it('renders as Markdown and SVG', () => {

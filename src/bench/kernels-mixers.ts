@@ -9,7 +9,7 @@
  */
 import { describeGpu } from '../gpu/device.js';
 import { createStorage, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
-import { createAttention, decodeSplits, kvCacheBytes, type KvFormat } from '../kernels/attention.js';
+import { createAttention, createAttentionPrep, decodeSplits, kvCacheBytes, type KvFormat } from '../kernels/attention.js';
 import { createGdnChunked, createGdnRecurrent, projectionWithGates, type GdnDimsShape, type GdnStepBuffers } from '../kernels/gdn.js';
 import { l2Normalize, type GdnDims } from '../model/ops.js';
 import { Random } from '../model/random.js';
@@ -78,10 +78,15 @@ export interface AttentionDecodeBench {
   headDim: number;
   kvFormat: KvFormat;
   points: Array<{ context: number; splits: number; ms: number }>;
+  /** The step includes its prep (decodePrep), as the model's decode runs it; absent in older records. */
+  withPrep?: boolean;
   adapter: string;
 }
 
-/** One decode step (one pass, or split + combine dispatches) over caches filled with random rows, per context length. */
+/**
+ * One decode step as the model runs it (one pass, or split + combine dispatches, with the q/k norm,
+ * RoPE and the new K/V row done inside: decodePrep) over caches filled with random rows, per context length.
+ */
 export async function benchAttentionDecode(
   ctx: KernelContext,
   opts: { contexts?: number[]; heads?: number; kvHeads?: number; headDim?: number; kvFormat?: KvFormat; reps?: number } = {},
@@ -90,7 +95,11 @@ export async function benchAttentionDecode(
   const contexts = opts.contexts ?? [128, 512, 2048, 8192, 32768];
   const maxContext = Math.max(...contexts);
   const shape = { heads, kvHeads, headDim, maxTokens: 1, maxContext, kvFormat };
-  const attn = await createAttention(ctx, shape);
+  const rope = { rotaryDim: headDim / 4, eps: 1e-6 }; // Qwen3.5: partial_rotary_factor 0.25
+  const [attn, prep] = await Promise.all([
+    createAttention(ctx, { ...shape, decodePrep: rope }),
+    createAttentionPrep(ctx, { ...shape, ...rope, ropeTheta: 1e7 }),
+  ]);
   const rnd = new Random(maxContext);
   const cacheBytes = kvCacheBytes(kvFormat, maxContext, kvHeads, headDim);
   // Random cache contents in ±[0.25, 1): f32 values, or f16 bit patterns (exponent 13..14) two per word.
@@ -107,16 +116,20 @@ export async function benchAttentionDecode(
       vCache: uploadStorage(ctx, cacheWords, 'bench v cache', 'kv-cache'),
       proj: uploadStorage(ctx, rnd.normals(2 * (heads + kvHeads) * headDim), 'bench proj'),
       out: createStorage(ctx, heads * headDim * 4, 'bench out'),
+      qNorm: uploadStorage(ctx, rnd.normals(headDim, 0.1), 'bench q norm'),
+      kNorm: uploadStorage(ctx, rnd.normals(headDim, 0.1), 'bench k norm'),
     });
-    const bound = attn.bind(bufs as Record<'q' | 'kCache' | 'vCache' | 'proj' | 'out', GPUBuffer>);
+    const b = bufs as Record<'q' | 'kCache' | 'vCache' | 'proj' | 'out' | 'qNorm' | 'kNorm', GPUBuffer>;
+    const bound = attn.bind({ ...b, prep: { qNorm: b.qNorm, kNorm: b.kNorm, invFreq: prep.invFreq } });
     const points: AttentionDecodeBench['points'] = [];
     for (const context of contexts) {
       bound.setPosition(context - 1, 1);
       points.push({ context, splits: decodeSplits(context, maxContext).splits, ms: await timeDispatches(ctx, bound.dispatches, reps) });
     }
-    return { heads, kvHeads, headDim, kvFormat, points, adapter: describeGpu(ctx.gpu) };
+    return { heads, kvHeads, headDim, kvFormat, points, withPrep: true, adapter: describeGpu(ctx.gpu) };
   } finally {
     attn.destroy();
+    prep.destroy();
     Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
   }
 }

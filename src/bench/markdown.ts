@@ -117,7 +117,7 @@ function kernelSection(r: BenchResult): string {
   if (k?.attentionDecode) {
     const a = k.attentionDecode;
     const rows = a.points.map((x) => [String(x.context), String(x.splits), fmt(x.ms)]);
-    parts.push('', `Attention decode step (${a.heads} heads, ${a.kvHeads} KV heads, dim ${a.headDim}, ${a.kvFormat} cache):`, '', table(['context', 'splits', 'ms'], rows));
+    parts.push('', `Attention decode step (${a.heads} heads, ${a.kvHeads} KV heads, dim ${a.headDim}, ${a.kvFormat} cache${a.withPrep ? ', with its prep' : ''}):`, '', table(['context', 'splits', 'ms'], rows));
   }
   if (k?.sampler) {
     const rows = k.sampler.points.map((x) => [`T=${x.options.temperature} top-k ${x.options.topK} top-p ${x.options.topP} penalty ${x.options.repetitionPenalty}`, fmt(x.ms)]);
