@@ -154,6 +154,42 @@ describe.each(GPU_VARIANTS)('sampler ($name)', (variant) => {
     expect(Math.max(...seen), 'flat draws stay within the kept 95%').toBeLessThan(47500);
     r.free();
   });
+
+  it('top-k fast path (k ≤ 256): ties at and above the top-k level across blocks, a level of the whole vocabulary, with and without top-p, k = 256', async ({ skip }) => {
+    if (!(await variantAvailable(variant))) skip();
+    const ctx = await gpuContext(variant);
+    const vocab = 5003;
+    const r = await rig(ctx, vocab);
+    const rnd = new Random(17);
+    const spread = (ids: number[], value: number, logits: Float32Array) => ids.forEach((v) => (logits[v] = value));
+    const cases: Array<[string, Float32Array, number]> = [];
+    // 5 tokens at 3 and 10 at 2, in different blocks: top-k 12 keeps all 10 of the level (5 listed above it).
+    const stairs = rnd.normals(vocab, 0.3);
+    spread([4, 1500, 2047, 3333, 5002], 3, stairs);
+    spread(Array.from({ length: 10 }, (_, i) => 7 + i * 499), 2, stairs);
+    cases.push(['5 above, 10 at the level', stairs, 12]);
+    // 30 equal top logits, top-k 20: the level holds all 30, nothing above it.
+    const plateau = rnd.normals(vocab, 0.3);
+    spread(Array.from({ length: 30 }, (_, i) => 13 + i * 166), 4, plateau);
+    cases.push(['all at the level', plateau, 20]);
+    cases.push(['k = 256, peaked', rnd.normals(vocab, 3), 256]);
+    // Every logit equal: top-k 20 keeps the whole vocabulary (ties at the level are kept), far past the list.
+    cases.push(['flat', new Float32Array(vocab), 20]);
+    let agreed = 0;
+    let total = 0;
+    for (const [, logits, topK] of cases) {
+      for (const topP of [1, 0.6]) {
+        for (let step = 0; step < 4; step++) {
+          agreed += (await expectAgreement(r, logits, [], { temperature: 0.8, topK, topP, repetitionPenalty: 1, seed: 5 + step }, step)) ? 1 : 0;
+          total++;
+        }
+      }
+    }
+    expect(agreed).toBeGreaterThan(total - 2);
+    // mark, prep, mass, the top-k search, gather, select, locate, finish: no top-p or draw search.
+    expect(r.sampler.dispatches.filter(dispatchRuns).length).toBe(7 + 2 * 4);
+    r.free();
+  });
 });
 
 describe('sampler errors', () => {

@@ -52,7 +52,12 @@ const ST_LEVEL_MASS: u32 = 11u;  // 2 words
 const ST_KEPT: u32 = 13u;        // mass kept so far (after top-k, then after top-p), 2 words
 const ST_INDEX: u32 = 15u;       // draw: position of the drawn token among its level (by id)
 const ST_STEP: u32 = 16u;        // search · PASSES + round of the next HIST/PICK pair to run
+const ST_LIST_COUNT: u32 = 17u;  // top-k fast path: tokens gathered above the top-k level
 const STATE_WORDS: u32 = 32u;
+
+// The top-k fast path (top_k ≤ LIST_MAX): fewer than top_k tokens rank above the top-k level, so
+// they fit a list that one workgroup ranks (sample_search.wgsl GATHER, SELECT).
+const LIST_MAX: u32 = 256u;
 
 // Unsigned order of keys = order of the f32 values (−0 just below +0).
 fn order_key(z: f32) -> u32 {

@@ -8,6 +8,10 @@
 //               the round's key byte among tokens matching the prefix; merged into `hist`.
 //   STAGE_PICK  one workgroup: the bucket where the goal is crossed; on the last round of a
 //               search, its result (mass kept, or the drawn token's level and index); clears `hist`.
+// The top-k fast path (top_k ≤ LIST_MAX) replaces the top-p and draw searches, after the top-k one:
+//   STAGE_GATHER per block: every token ranked above the top-k level (fewer than top_k) into `list`.
+//   STAGE_SELECT one workgroup: ranks the list; the top-p and draw searches walk its levels, then
+//               the top-k level, with the same goals and results as PICK (search_target, finish_search).
 #include "sample_common"
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -63,9 +67,35 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
     atomicMax(&hist[4u * BUCKETS + lid], atomicLoad(&local_hist[4u * BUCKETS + lid]));
   }
 }
+#elif STAGE_GATHER
+@group(0) @binding(1) var<storage, read> keys: array<u32>;
+@group(0) @binding(2) var<storage, read_write> state: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> list: array<u32>;  // (key, id) × LIST_MAX
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let b = wg.x + wg.y * nwg.x;
+  if (b >= p.blocks) { return; }
+  let level = atomicLoad(&state[ST_LEVEL_KEY]);  // the top-k level
+  for (var e = 0u; e < BLOCK / WG; e++) {
+    let v = b * BLOCK + e * WG + lid;
+    if (v < p.vocab && keys[v] > level) {
+      let i = atomicAdd(&state[ST_LIST_COUNT], 1u);
+      if (i < LIST_MAX) {
+        list[2u * i] = keys[v];
+        list[2u * i + 1u] = v;
+      }
+    }
+  }
+}
 #else
 @group(0) @binding(1) var<storage, read_write> state: array<u32>;
+#if STAGE_SELECT
+@group(0) @binding(2) var<storage, read> masses: array<u32>;
+@group(0) @binding(3) var<storage, read> list: array<u32>;
+#else
 @group(0) @binding(2) var<storage, read_write> hist: array<u32>;
+#endif
 
 fn load64(i: u32) -> vec2<u32> { return vec2(state[i], state[i + 1u]); }
 fn store64(i: u32, v: vec2<u32>) {
@@ -115,6 +145,59 @@ fn finish_search(search: u32, key: u32, count: u32, mass: vec2<u32>, above: vec2
   }
 }
 
+#if STAGE_SELECT
+var<workgroup> ranked_key: array<u32, LIST_MAX>;
+var<workgroup> ranked_id: array<u32, LIST_MAX>;
+
+// One search over the ranked list's levels (distinct keys, descending), then the top-k level
+// (key, count, mass as the top-k search left them), where the goal is crossed at the latest.
+fn walk(search: u32, n: u32, top_k_level: u32, top_k_count: u32, top_k_mass: vec2<u32>) {
+  let goal = search_target(search);
+  var above = vec2(0u, 0u);
+  var i = 0u;
+  while (i < n) {
+    let key = ranked_key[i];
+    var count = 0u;
+    var mass = vec2(0u, 0u);
+    while (i + count < n && ranked_key[i + count] == key) {
+      mass = add64(mass, vec2(masses[ranked_id[i + count]], 0u));
+      count++;
+    }
+    if (gt64(add64(above, mass), goal)) {
+      finish_search(search, key, count, mass, above, goal);
+      return;
+    }
+    above = add64(above, mass);
+    i += count;
+  }
+  finish_search(search, top_k_level, top_k_count, top_k_mass, above, goal);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let n = min(state[ST_LIST_COUNT], LIST_MAX);
+  // Rank by key descending, ties → lower id: entry lid's place is the number of entries before it.
+  for (var e = lid; e < n; e += WG) {
+    let k = list[2u * e];
+    let v = list[2u * e + 1u];
+    var r = 0u;
+    for (var j = 0u; j < n; j++) {
+      let kj = list[2u * j];
+      if (kj > k || (kj == k && list[2u * j + 1u] < v)) { r++; }
+    }
+    ranked_key[r] = k;
+    ranked_id[r] = v;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    let level = state[ST_LEVEL_KEY];
+    let count = state[ST_LEVEL_COUNT];
+    let mass = load64(ST_LEVEL_MASS);
+    if (topp_on()) { walk(SEARCH_TOPP, n, level, count, mass); }
+    walk(SEARCH_DRAW, n, level, count, mass);
+  }
+}
+#else
 fn pick(search: u32, round: u32) {
   var goal: vec2<u32>;
   var prefix = 0u;
@@ -172,4 +255,5 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   hist[3u * BUCKETS + lid] = 0xffffffffu;
   hist[4u * BUCKETS + lid] = 0u;
 }
+#endif
 #endif

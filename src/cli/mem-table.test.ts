@@ -62,8 +62,9 @@ const attentionScratch = f32(8 * heads * (d + 2));
 // Chunked DeltaNet (chunk 64, 2 chunks of the 128-token prefill): U, W, γ per token, the per-chunk
 // lower-triangular matrices (64 · 65 / 2 each) and the per-chunk states.
 const gdnScratch = f32(chunk * valueHeads * dv + chunk * valueHeads * dk + chunk * valueHeads + 2 * valueHeads * ((64 * 65) / 2) + 2 * valueHeads * dk * dv);
-// Sampler: 3 vocab-long arrays, 3 words per 1024-wide block (243 blocks), 32 state words, 5 × 256 histogram buckets.
-const samplerScratch = f32(3 * vocab + 3 * Math.ceil(vocab / 1024) + 32 + 5 * 256);
+// Sampler: 3 vocab-long arrays, 3 words per 1024-wide block (243 blocks), 32 state words, 5 × 256 histogram buckets,
+// the top-k fast path's (key, id) list of 256.
+const samplerScratch = f32(3 * vocab + 3 * Math.ceil(vocab / 1024) + 32 + 5 * 256 + 2 * 256);
 const activations = chunkBuffers + head + attentionScratch + gdnScratch + samplerScratch;
 
 const staging = 2 * 4; // two 4-byte read-back slots

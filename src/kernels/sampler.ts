@@ -4,9 +4,11 @@
  * the id goes to token[0] and is appended to history[historyLength].
  *
  * Dispatches, in order (the ones an option turns off get zero workgroups):
- *   mark → prep → mass → top-k search → top-p search → draw search → locate → finish
+ *   mark → prep → mass → top-k search → top-p search → draw search → gather → select → locate → finish
  * where each search is PASSES × (HIST over the vocabulary, PICK in one workgroup): threshold
- * selection on the ranking by radix passes over the order keys, not a sort. Greedy runs only
+ * selection on the ranking by radix passes over the order keys, not a sort. With 1 ≤ top-k ≤
+ * LIST_MAX, gather (the fewer than k tokens above the top-k level) and select (one workgroup ranks
+ * them and runs the top-p and draw searches over them) replace the top-p and draw searches. Greedy runs only
  * mark, prep and finish, and without a repetition penalty only prep and finish (the marks change
  * nothing then, and greedy reads no search state). All dispatches share one uniform slot.
  */
@@ -23,6 +25,8 @@ const BLOCK = 1024;
 const BUCKETS = 256;
 const PASSES = 4;
 const STATE_WORDS = 32;
+/** sample_common.wgsl LIST_MAX: the largest top-k of the fast path. */
+const LIST_MAX = 256;
 
 const LAYOUT = [
   ['vocab', 'u32'], ['blocks', 'u32'], ['hist_len', 'u32'], ['max_history', 'u32'], ['greedy', 'u32'], ['top_k', 'u32'],
@@ -53,10 +57,10 @@ export interface BoundSampler {
   destroy(): void;
 }
 
-/** Bytes of scratch a bound sampler allocates (for the memory predictor): marks, keys, masses, block results, state, histogram. */
+/** Bytes of scratch a bound sampler allocates (for the memory predictor): marks, keys, masses, block results, state, histogram, the fast path's list. */
 export function samplerScratchBytes(vocab: number): number {
   const blocks = Math.ceil(vocab / BLOCK);
-  return 4 * (3 * vocab + 3 * blocks + STATE_WORDS + 5 * BUCKETS);
+  return 4 * (3 * vocab + 3 * blocks + STATE_WORDS + 5 * BUCKETS + 2 * LIST_MAX);
 }
 
 function checkOptions(o: SamplerOptions): void {
@@ -68,13 +72,13 @@ function checkOptions(o: SamplerOptions): void {
   if (!(Number.isInteger(o.seed) && o.seed >= 0 && o.seed <= 0xffffffff)) throw bad(`seed must be an integer in [0, 2^32), got ${o.seed}`);
 }
 
-type Pipelines = Record<'mark' | 'prep' | 'mass' | 'hist' | 'pick' | 'locate' | 'finish', GPUComputePipeline>;
-type Scratch = Record<'marks' | 'keys' | 'masses' | 'blockBest' | 'blockCount' | 'state' | 'hist', GPUBuffer>;
+type Pipelines = Record<'mark' | 'prep' | 'mass' | 'hist' | 'pick' | 'gather' | 'select' | 'locate' | 'finish', GPUComputePipeline>;
+type Scratch = Record<'marks' | 'keys' | 'masses' | 'blockBest' | 'blockCount' | 'state' | 'hist' | 'list', GPUBuffer>;
 
 /** The sampler's own buffers; on failure frees what it had allocated. */
 function allocateScratch(ctx: KernelContext, label: string, vocab: number): Scratch {
   const blocks = Math.ceil(vocab / BLOCK);
-  const words = { marks: vocab, keys: vocab, masses: vocab, blockBest: 2 * blocks, blockCount: blocks, state: STATE_WORDS, hist: 5 * BUCKETS };
+  const words = { marks: vocab, keys: vocab, masses: vocab, blockBest: 2 * blocks, blockCount: blocks, state: STATE_WORDS, hist: 5 * BUCKETS, list: 2 * LIST_MAX };
   const made: Partial<Scratch> = {};
   try {
     for (const [name, n] of Object.entries(words) as [keyof Scratch, number][]) {
@@ -126,11 +130,13 @@ class SamplerBinding implements BoundSampler {
       topK: search('top-k'),
       topP: search('top-p'),
       draw: search('draw'),
+      gather: d('gather', pipes.gather, [s.keys, s.state, s.list]),
+      select: d('select', pipes.select, [s.state, s.masses, s.list]),
       locate: d('locate', pipes.locate, [s.keys, s.state, s.blockCount]),
       finish: d('finish', pipes.finish, [s.keys, s.state, s.blockBest, s.blockCount, b.history, b.token, s.marks]),
     };
     const st = this.stages;
-    this.dispatches = [st.mark, st.prep, st.mass, ...st.topK, ...st.topP, ...st.draw, st.locate, st.finish];
+    this.dispatches = [st.mark, st.prep, st.mass, ...st.topK, ...st.topP, ...st.draw, st.gather, st.select, st.locate, st.finish];
     this.setOptions({ temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, seed: 0 });
     this.setStep(0, 0);
   }
@@ -151,9 +157,13 @@ class SamplerBinding implements BoundSampler {
     });
     const st = this.stages;
     this.enable([st.prep], true);
-    this.enable([st.mass, st.locate, ...st.draw], !c.greedy);
+    const listed = !c.greedy && c.topK > 0 && c.topK <= LIST_MAX;  // the top-k fast path
+    this.enable([st.mass, st.locate], !c.greedy);
     this.enable(st.topK, !c.greedy && c.topK > 0);
-    this.enable(st.topP, !c.greedy && c.topP24 < TOP_P_ONE);
+    this.enable(st.topP, !c.greedy && !listed && c.topP24 < TOP_P_ONE);
+    this.enable(st.draw, !c.greedy && !listed);
+    this.enable([st.gather], listed);
+    st.select.workgroups = listed ? [1, 1, 1] : [0, 1, 1];
     st.finish.workgroups = [1, 1, 1];
     this.marking = !c.greedy || c.penalty !== 1;
     this.sizeMark();
@@ -187,12 +197,12 @@ export async function createSampler(ctx: KernelContext, shape: SamplerShape) {
     throw new InvalidArgumentError(`sampler: invalid shape vocab=${vocab} maxHistory=${maxHistory}`);
   }
   const stage = (shader: string, name: string) => ctx.pipelines.get({ shader, defines: { [`STAGE_${name}`]: true } });
-  const [mark, prep, mass, hist, pick, locate, finish] = await Promise.all([
+  const [mark, prep, mass, hist, pick, gather, select, locate, finish] = await Promise.all([
     stage('sample_prep', 'MARK'), stage('sample_prep', 'PREP'), stage('sample_prep', 'MASS'),
-    stage('sample_search', 'HIST'), stage('sample_search', 'PICK'),
+    stage('sample_search', 'HIST'), stage('sample_search', 'PICK'), stage('sample_search', 'GATHER'), stage('sample_search', 'SELECT'),
     stage('sample_finish', 'LOCATE'), stage('sample_finish', 'FINISH'),
   ]);
-  const pipes: Pipelines = { mark, prep, mass, hist, pick, locate, finish };
+  const pipes: Pipelines = { mark, prep, mass, hist, pick, gather, select, locate, finish };
   return {
     shape,
     bind(b: SamplerBuffers, label = 'sampler'): BoundSampler {

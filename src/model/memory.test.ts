@@ -72,8 +72,9 @@ describe('Qwen3.5-0.8B, q4 weights, f16 KV, 32,768 tokens, prefill chunk 128 (by
     // Chunked DeltaNet, chunk 64 (2 chunks of 128 tokens): U and W per token (16 heads × 128), γ per
     // token and head, a lower-triangular 64 × 64 matrix (2080 entries) and a 128 × 128 state per chunk and head, f32.
     const gdnScratch = (128 * 16 * 128 * 2 + 128 * 16 + 2 * 16 * 2080 + 2 * 16 * 128 * 128) * 4;
-    // Sampler: 3 vocab-long arrays, 3 words per 1024-wide block, 32 state words, 5 × 256 buckets, u32/f32.
-    const samplerScratch = (3 * 248320 + 3 * Math.ceil(248320 / 1024) + 32 + 5 * 256) * 4;
+    // Sampler: 3 vocab-long arrays, 3 words per 1024-wide block, 32 state words, 5 × 256 buckets and
+    // the top-k fast path's (key, id) list of 256, u32/f32.
+    const samplerScratch = (3 * 248320 + 3 * Math.ceil(248320 / 1024) + 32 + 5 * 256 + 2 * 256) * 4;
     const scratch = attentionScratch + gdnScratch + samplerScratch;
     expect(p.byCategory.activations).toBe(perChunk + head + history + scratch);
     expect(p.byCategory.staging).toBe(8); // two 4-byte read-back slots
