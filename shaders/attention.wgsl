@@ -45,18 +45,8 @@ struct Params {
 #if DECODE_PREP
 const HALF: u32 = {{ROTARY_DIM}}u / 2u;
 #include "reduce"
+// Bindings 1–6 (proj, q/k norm weights, inv_freq, the caches): attention_rope.wgsl.
 #include "attention_rope"
-@group(0) @binding(1) var<storage, read> proj: array<f32>;
-@group(0) @binding(2) var<storage, read> q_norm: array<f32>;
-@group(0) @binding(3) var<storage, read> k_norm: array<f32>;
-@group(0) @binding(4) var<storage, read> inv_freq: array<f32>;
-#if KV_F16
-@group(0) @binding(5) var<storage, read_write> k_cache: array<vec2u>;  // 4 halves
-@group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;    // 2 halves
-#else
-@group(0) @binding(5) var<storage, read_write> k_cache: array<vec4f>;
-@group(0) @binding(6) var<storage, read_write> v_cache: array<vec2f>;
-#endif
 #else
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 #if KV_F16

@@ -23,19 +23,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> proj: array<f32>;
-@group(0) @binding(2) var<storage, read> q_norm: array<f32>;
-@group(0) @binding(3) var<storage, read> k_norm: array<f32>;
-// inv_freq_i = θ^(−2i/ROTARY) rounded to f32 on the CPU, as HF computes it once in f32.
-@group(0) @binding(4) var<storage, read> inv_freq: array<f32>;
-@group(0) @binding(5) var<storage, read_write> q: array<f32>;
-#if KV_F16
-@group(0) @binding(6) var<storage, read_write> k_cache: array<vec2u>;  // 4 halves
-@group(0) @binding(7) var<storage, read_write> v_cache: array<u32>;    // 2 halves
-#else
-@group(0) @binding(6) var<storage, read_write> k_cache: array<vec4f>;
-@group(0) @binding(7) var<storage, read_write> v_cache: array<vec2f>;
-#endif
+// Bindings 1–6 (proj, norms, inv_freq, caches): attention_rope.wgsl.
+@group(0) @binding(7) var<storage, read_write> q: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(

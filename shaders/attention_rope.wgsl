@@ -3,10 +3,23 @@
 //   q/k: x·rsqrt(mean(x²) + eps)·(1 + w) (zero-centred RMSNorm, §2), then rotate-half RoPE on the
 //        first ROTARY dims: pairs (i, i + ROTARY/2), inv_freq_i = θ^(−2i/ROTARY) (f32),
 //        angle = f32(pos)·inv_freq_i (f32);  v: as is;
-// and its store into a cache row. The includer declares WG, D, HALF (= ROTARY/2), `p.eps`, `proj`,
-// `q_norm`, `k_norm`, `inv_freq` and the caches (KV_F16: k_cache array<vec2u>, v_cache array<u32>,
-// two halves per u32 via pack2x16float; else array<vec4f> and array<vec2f>), and includes "reduce".
-// Every thread of the workgroup must call these.
+// and its store into a cache row. It declares bindings 1–6, what it reads and the caches it writes
+// (KV_F16: two halves per u32 via pack2x16float); the includer declares WG, D, HALF (= ROTARY/2)
+// and `p.eps`, binds its output at 7 and includes "reduce". Every thread of the workgroup must
+// call these functions.
+
+@group(0) @binding(1) var<storage, read> proj: array<f32>;
+@group(0) @binding(2) var<storage, read> q_norm: array<f32>;
+@group(0) @binding(3) var<storage, read> k_norm: array<f32>;
+// inv_freq_i = θ^(−2i/ROTARY) rounded to f32 on the CPU, as HF computes it once in f32.
+@group(0) @binding(4) var<storage, read> inv_freq: array<f32>;
+#if KV_F16
+@group(0) @binding(5) var<storage, read_write> k_cache: array<vec2u>;  // 4 halves
+@group(0) @binding(6) var<storage, read_write> v_cache: array<u32>;    // 2 halves
+#else
+@group(0) @binding(5) var<storage, read_write> k_cache: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<vec2f>;
+#endif
 
 var<workgroup> row: array<f32, D>;
 

@@ -105,7 +105,7 @@ export async function createAttentionPrep(ctx: KernelContext, shape: AttentionPr
       const dispatch: Dispatch = {
         label,
         pipeline,
-        bindGroup: bindBuffers(ctx, pipeline, label, [params.binding, b.proj, b.qNorm, b.kNorm, invFreq, b.q, b.kCache, b.vCache]),
+        bindGroup: bindBuffers(ctx, pipeline, label, [params.binding, b.proj, b.qNorm, b.kNorm, invFreq, b.kCache, b.vCache, b.q]),
         workgroups: [0, 0, 0],
       };
       return {
