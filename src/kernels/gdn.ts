@@ -31,6 +31,12 @@ export interface GdnPrepShape extends GdnDimsShape {
 const requireConvKernel = (name: string, k: number): void =>
   requireThat(name, Number.isInteger(k) && k >= 2, `convKernel must be an integer ≥ 2, got ${k}`);
 
+/** The bind checks of the conv weight [C, K] and conv state [K−1, C] (prep and decode step). */
+const convBufferChecks = (channels: number, convKernel: number, b: { convWeight: BufferArg; convState: BufferArg }): Record<'convWeight' | 'convState', [BufferArg, number]> => ({
+  convWeight: [b.convWeight, channels * convKernel * 4],
+  convState: [b.convState, (convKernel - 1) * channels * 4],
+});
+
 export interface GdnPrepBuffers {
   /** Fused projection [T, C + Hv·dv + 2·Hv]: qkv | z | b | a (§4.1). */
   proj: BufferArg;
@@ -69,8 +75,7 @@ export async function createGdnPrep(ctx: KernelContext, shape: GdnPrepShape) {
     bind(b: GdnPrepBuffers, label = 'gdn prep'): BoundTokens {
       requireBufferBytes(name, {
         proj: [b.proj, bytes.proj],
-        convWeight: [b.convWeight, channels * convKernel * 4],
-        convState: [b.convState, (convKernel - 1) * channels * 4],
+        ...convBufferChecks(channels, convKernel, b),
         q: [b.q, bytes.qk],
         k: [b.k, bytes.qk],
         v: [b.v, bytes.v],
@@ -204,8 +209,7 @@ export async function createGdnDecodeStep(ctx: KernelContext, shape: GdnDecodeSt
     bind(b: GdnDecodeStepBuffers, label = name): { dispatches: Dispatch[] } {
       requireBufferBytes(name, {
         proj: [b.proj, bytes.proj],
-        convWeight: [b.convWeight, channels * shape.convKernel * 4],
-        convState: [b.convState, (shape.convKernel - 1) * channels * 4],
+        ...convBufferChecks(channels, shape.convKernel, b),
         aLog: [b.aLog, valueHeads * 4],
         dtBias: [b.dtBias, valueHeads * 4],
         norm: [b.norm, valueDim * 4],
