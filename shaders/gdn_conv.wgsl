@@ -20,6 +20,11 @@ fn shift_conv_state(c: u32, c_all: u32, stride: u32) {
 #if !SHIFT
 fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 
+// The factor of the q/k l2norm (§4.2 step 5, §9.10): x·rsqrt(Σx² + eps), q also ·dk^−½.
+fn qk_scale(sum_sq: f32, is_query: bool, key_dim: u32, eps: f32) -> f32 {
+  return inverseSqrt(sum_sq + eps) * select(1.0, inverseSqrt(f32(key_dim)), is_query);
+}
+
 // SiLU(conv) of channel c at token t: Σ_j w[c, j]·col(t + j). With one token, the calling thread
 // must be the channel's only reader: it shifts the channel's conv state itself.
 fn conv_silu(c: u32, t: u32, c_all: u32, stride: u32) -> f32 {

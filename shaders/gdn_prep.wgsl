@@ -83,8 +83,7 @@ fn main(
     ss += y * y;
     if (is_q) { q[dst + i] = y; } else { k[dst + i] = y; }
   }
-  // l2norm(x) = x·rsqrt(Σx² + eps) (§4.2 step 5, §9.10); q also gets the dk^−½ scale.
-  let scale = inverseSqrt(workgroup_sum(ss, lid, sg_size) + p.eps) * select(1.0, inverseSqrt(f32(p.key_dim)), is_q);
+  let scale = qk_scale(workgroup_sum(ss, lid, sg_size), is_q, p.key_dim, p.eps);
   for (var i = lid; i < p.key_dim; i += WG) {
     if (is_q) { q[dst + i] *= scale; } else { k[dst + i] *= scale; }
   }

@@ -72,9 +72,8 @@ fn prepare_qk(kh: u32, lid: u32, sg_size: u32) {
     qk_norm[e] = y;
     ss += select(vec2f(0.0, y * y), vec2f(y * y, 0.0), is_q);
   }
-  // l2norm(x) = x·rsqrt(Σx² + eps) (§4.2 step 5, §9.10); q also gets the dk^−½ scale.
-  let q_scale = inverseSqrt(workgroup_sum(ss.x, lid, sg_size) + p.l2_eps) * inverseSqrt(f32(DK));
-  let k_scale = inverseSqrt(workgroup_sum(ss.y, lid, sg_size) + p.l2_eps);
+  let q_scale = qk_scale(workgroup_sum(ss.x, lid, sg_size), true, DK, p.l2_eps);
+  let k_scale = qk_scale(workgroup_sum(ss.y, lid, sg_size), false, DK, p.l2_eps);
   for (var e = lid; e < 2u * DK; e += WG) { qk_norm[e] *= select(k_scale, q_scale, e < DK); }
 }
 
