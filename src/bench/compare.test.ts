@@ -138,6 +138,7 @@ describe('qwen35 bench --baseline prev.json (tiny model, 1 run)', () => {
       expect(await command.run([...run, '--baseline', join(dir, 'prev.json')])).toBe(0);
 
       const now = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchResult;
+      expect(now.environment.runtime.gpuWaits).toBe('paced'); // the Node default
       const c = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')) as CompareResult;
       expect(c).toMatchObject({ schema: 'qwen35-bench-compare/1', mode: 'files', a: join(dir, 'prev.json'), b: 'this run' });
       const m = now.models[0]!;
@@ -159,6 +160,27 @@ describe('qwen35 bench --baseline prev.json (tiny model, 1 run)', () => {
       expect(stdout.join('')).toContain('# Qwen3.5 WebGPU benchmark'); // the run's own report comes first
       // The fixture's adapter is not this one: said, since the ratios then compare machines.
       expect(stderr.join('')).toContain(`WARNING: --baseline ${join(dir, 'prev.json')} was measured on ${base.environment.adapter.description}; this run on ${now.environment.adapter.description}`);
+    } finally {
+      quiet.forEach((q) => q.mockRestore());
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('qwen35 bench --compare-waits (tiny model, 1 run)', () => {
+  it('loads the model twice, paced (A) and polled (B), and writes their ratios; one comparison at a time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-waits-'));
+    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+    try {
+      const run = ['--models', 'tiny', '--scenarios', 'decode', '--decode-contexts', '0', '--decode-tokens', '3', '--warmup', '0', '--reps', '1', '--out', dir];
+      await expect(command.run([...run, '--compare-waits', '--compare-formats', 'q4,q8'])).rejects.toThrow(/compare one thing at a time/);
+      expect(await command.run([...run, '--compare-waits'])).toBe(0);
+      const c = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as CompareResult;
+      expect(c.mode).toBe('interleaved');
+      expect(c.a).toContain('tiny paced waits');
+      expect(c.b).toContain('tiny polled waits');
+      expect(c.rows.map((r) => r.metric)).toEqual(['decode context 0 · tok/s']);
+      expect(c.rows[0]!.ratio).toBeGreaterThan(0);
     } finally {
       quiet.forEach((q) => q.mockRestore());
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 /** What a result was measured on: the adapter (name, kind, features, limits) and the JS runtime. */
 import { describeGpu, type GpuContext } from '../gpu/device.js';
+import { defaultWaitMode } from '../gpu/wait-pacer.js';
 import type { Environment } from './schema.js';
 
 /** Limits recorded with every result (those the runtime raises or depends on). */
@@ -19,10 +20,10 @@ export const SOFTWARE_WARNING =
 function runtimeInfo(gpu: GpuContext): Environment['runtime'] {
   if (gpu.adapter.runtime === 'browser') {
     const ua = (globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent;
-    return { kind: 'browser', version: ua ?? 'unknown browser' };
+    return { kind: 'browser', version: ua ?? 'unknown browser', gpuWaits: defaultWaitMode('browser') };
   }
   const proc = (globalThis as { process?: { version?: string; platform?: string; arch?: string } }).process;
-  return { kind: 'node', version: `Node ${proc?.version ?? '?'} (${proc?.platform ?? '?'}-${proc?.arch ?? '?'})` };
+  return { kind: 'node', version: `Node ${proc?.version ?? '?'} (${proc?.platform ?? '?'}-${proc?.arch ?? '?'})`, gpuWaits: defaultWaitMode('node') };
 }
 
 export function describeEnvironment(gpu: GpuContext): Environment {

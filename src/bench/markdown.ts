@@ -140,7 +140,7 @@ export function benchMarkdown(r: BenchResult): string {
     ...(env.warning ? ['', `> **Warning: ${env.warning}.**`] : []),
     '',
     `- adapter: ${env.adapter.isSoftware ? '**software (CPU), not GPU speed**' : 'hardware'} — ${env.adapter.description}`,
-    `- runtime: ${env.runtime.version}`,
+    `- runtime: ${env.runtime.version}${env.runtime.gpuWaits ? `; host waits for the GPU: ${env.runtime.gpuWaits}` : ''}`,
     `- date: ${r.createdAt}; schema ${r.schema}`,
     `- parameters: ${p.warmup} warm-up + ${p.repetitions} timed runs per point (median, IQR, min–max); prefill prompts ${p.prefillLengths.join('/')}; decode ${p.decodeTokens} steps after ${p.decodeContexts.join('/')} cached tokens; prompt ids seeded ${p.seed}`,
     ...models,

@@ -11,6 +11,7 @@ import type { DecodeTraffic } from './traffic.js';
 import type { KernelProfile } from './profile.js';
 import type { BandwidthResult, MatvecBench, SamplerPoint } from './kernels-linear.js';
 import type { AttentionDecodeBench, GdnPrefillBench } from './kernels-mixers.js';
+import type { GpuWaitMode } from '../gpu/wait-pacer.js';
 import type { WeightFormats } from '../runtime/gpu-weight-plan.js';
 
 export const BENCH_SCHEMA = 'qwen35-bench/1';
@@ -29,7 +30,8 @@ export interface Environment {
     /** describeGpu(): the one-line description. */
     description: string;
   };
-  runtime: { kind: 'node' | 'browser'; version: string };
+  /** gpuWaits: how the sessions' host waited for the GPU (src/gpu/wait-pacer.ts; absent in results before it existed). */
+  runtime: { kind: 'node' | 'browser'; version: string; gpuWaits?: GpuWaitMode };
   /** Present on software adapters: say it wherever a number is shown. */
   warning?: string;
 }

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import type { GpuContext } from '../gpu/device.js';
+import type { GpuWaitMode } from '../gpu/wait-pacer.js';
 import type { WeightFormatSpec } from '../runtime/gpu-weight-plan.js';
 import { createProgressBar } from '../io/progress.js';
 import { openSource } from '../io/sources/open.js';
@@ -38,6 +39,8 @@ export interface LoadBenchModelOptions {
   gpu: GpuContext;
   weightFormat: WeightFormatSpec;
   kvFormat?: 'f16' | 'f32';
+  /** How the host waits for the GPU (default: the session's). */
+  gpuWaits?: GpuWaitMode;
   /** Context the scenarios need; capped at the model's maximum. */
   context: number;
   log: (line: string) => void;
@@ -59,6 +62,7 @@ export async function loadBenchModel(name: string, opts: LoadBenchModelOptions):
       gpu: opts.gpu,
       weightFormat: opts.weightFormat,
       kvFormat: opts.kvFormat,
+      ...(opts.gpuWaits ? { gpuWaits: opts.gpuWaits } : {}),
       maxContext: Math.min(opts.context, config.maxPositionEmbeddings),
       onProgress: bar.update,
     });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { acquireGpu, type GpuContext } from '../gpu/device.js';
 import { createKernelContext } from '../gpu/kernel.js';
+import type { GpuWaitMode } from '../gpu/wait-pacer.js';
 import { WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
 import { compareInterleaved, compareResults } from '../bench/compare.js';
 import { describeEnvironment } from '../bench/environment.js';
@@ -41,6 +42,7 @@ const OPTIONS = {
   baseline: { type: 'string' },
   'compare-formats': { type: 'string' },
   'compare-subgroups': { type: 'boolean' },
+  'compare-waits': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof OPTIONS>>;
@@ -128,24 +130,46 @@ interface Context {
   progress: BenchProgress;
 }
 
-/** --compare-formats A,B or --compare-subgroups: two configurations of each model, interleaved. */
+/** The flags that compare two configurations of each model in one process. */
+const INTERLEAVED = ['compare-formats', 'compare-subgroups', 'compare-waits'] as const;
+const interleaved = (v: Values): boolean => INTERLEAVED.some((f) => v[f] !== undefined && v[f] !== false);
+
+/** What B differs in from A: the weight formats, the device (subgroups off) or the host's GPU waits. */
+interface Variants {
+  labels: [string, string];
+  formats: [WeightFormat, WeightFormat];
+  gpuB: GpuContext;
+  waits?: [GpuWaitMode, GpuWaitMode];
+}
+
+async function variantsFor(v: Values, gpu: GpuContext): Promise<Variants> {
+  const chosen = INTERLEAVED.filter((f) => v[f] !== undefined && v[f] !== false);
+  if (chosen.length > 1) throw new InvalidArgumentError(`compare one thing at a time: ${chosen.map((f) => `--${f}`).join(' and ')} given together`);
+  const formats = list(v['compare-formats']);
+  if (formats) {
+    if (formats.length !== 2) throw new InvalidArgumentError(`--compare-formats takes two formats, e.g. q4,q8 (got "${v['compare-formats']}")`);
+    const f = [weightFormat(formats[0], '--compare-formats')!, weightFormat(formats[1], '--compare-formats')!] as [WeightFormat, WeightFormat];
+    return { labels: f, formats: f, gpuB: gpu };
+  }
+  const f = weightFormat(v.format) ?? 'q4';
+  if (v['compare-waits']) return { labels: ['paced waits', 'polled waits'], formats: [f, f], gpuB: gpu, waits: ['paced', 'polled'] };
+  if (!gpu.features.subgroups) throw new InvalidArgumentError('--compare-subgroups: this adapter has no subgroups, so there is nothing to compare');
+  return { labels: ['subgroups on', 'subgroups off'], formats: [f, f], gpuB: await acquireGpu({ disable: ['subgroups'] }) };
+}
+
+/** --compare-formats A,B, --compare-subgroups or --compare-waits: two configurations of each model, interleaved. */
 async function runInterleaved(c: Context): Promise<CompareResult[]> {
   const { v, gpu, p } = c;
   const results: CompareResult[] = [];
-  const formats = list(v['compare-formats']);
-  if (formats && formats.length !== 2) throw new InvalidArgumentError(`--compare-formats takes two formats, e.g. q4,q8 (got "${v['compare-formats']}")`);
-  if (!formats && !gpu.features.subgroups) throw new InvalidArgumentError('--compare-subgroups: this adapter has no subgroups, so there is nothing to compare');
-  const gpuB = formats ? gpu : await acquireGpu({ disable: ['subgroups'] });
+  const variants = await variantsFor(v, gpu);
+  const { labels, formats, gpuB, waits } = variants;
   try {
     for (const name of c.models) {
       const common = { kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined, context: requiredContext(p), log: c.log };
-      const fa = weightFormat(formats?.[0], '--compare-formats') ?? weightFormat(v.format) ?? 'q4';
-      const fb = weightFormat(formats?.[1], '--compare-formats') ?? fa;
-      const a = await loadBenchModel(name, { ...common, gpu, weightFormat: fa });
+      const a = await loadBenchModel(name, { ...common, gpu, weightFormat: formats[0], ...(waits ? { gpuWaits: waits[0] } : {}) });
       try {
-        const b = await loadBenchModel(name, { ...common, gpu: gpuB, weightFormat: fb });
+        const b = await loadBenchModel(name, { ...common, gpu: gpuB, weightFormat: formats[1], ...(waits ? { gpuWaits: waits[1] } : {}) });
         try {
-          const labels = formats ? [fa, fb] : ['subgroups on', 'subgroups off'];
           results.push(await compareInterleaved({ label: `${name} ${labels[0]}`, model: a }, { label: `${name} ${labels[1]}`, model: b }, p, describeEnvironment(gpu), { onProgress: c.progress }));
         } finally {
           b.dispose();
@@ -208,6 +232,7 @@ export const command: Command = {
   --compare <a.json> <b.json>             ratios B/A of two results (no GPU needed)
   --compare-formats <a,b>    run each model in formats a and b interleaved (A B A B …) and print ratios
   --compare-subgroups        the same with subgroups on (A) and off (B)
+  --compare-waits            the same with paced (A) and polled (B) host waits for the GPU (Node)
   --baseline <prev.json>     run as usual, then ratios this run / prev.json (compare.json/.md beside bench.json)`,
   async run(args) {
     const v = parse(expandCompare(args), OPTIONS);
@@ -221,8 +246,8 @@ export const command: Command = {
       writeOutputs(out, compareOutputs(c), log);
       return 0;
     }
-    if (v.baseline !== undefined && (v['compare-formats'] !== undefined || v['compare-subgroups'])) {
-      throw new InvalidArgumentError('--baseline compares a normal run with a result file; it cannot be combined with --compare-formats or --compare-subgroups');
+    if (v.baseline !== undefined && interleaved(v)) {
+      throw new InvalidArgumentError('--baseline compares a normal run with a result file; it cannot be combined with --compare-formats, --compare-subgroups or --compare-waits');
     }
     // Read before measuring: a bad file fails in milliseconds, not after the run.
     const baseline = v.baseline === undefined ? undefined : readResult(v.baseline, '--baseline');
@@ -239,7 +264,7 @@ export const command: Command = {
       const started = performance.now();
       const progress: BenchProgress = (e) => log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${e.scenario}: ${e.message}`);
       const context: Context = { v, gpu, p, models, log, progress };
-      if (v['compare-formats'] !== undefined || v['compare-subgroups']) {
+      if (interleaved(v)) {
         const compared = await runInterleaved(context);
         compared.forEach((c, i) => {
           process.stdout.write(compareMarkdown(c) + '\n');

@@ -75,7 +75,7 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const load = (kind: TinyKind, format: WeightFormat, extra: { maxContext?: number; prefillChunk?: number } = {}) =>
+const load = (kind: TinyKind, format: WeightFormat, extra: { maxContext?: number; prefillChunk?: number; gpuWaits?: 'paced' | 'polled' } = {}) =>
   Qwen35Model.load(new FsCheckpointSource(dirs.get(kind)!), { gpu, weightFormat: format, kvFormat: 'f32', prefillChunk: 16, maxContext: 256, ...extra });
 
 const PROMPT = Array.from({ length: 37 }, (_, i) => (i * 37 + 5) % 500);
@@ -204,6 +204,30 @@ describe('runtime behaviour (tiny dense, f32)', () => {
     ]);
     expect(a.tokens).toEqual(solo.tokens);
     expect(b.tokens).toHaveLength(6);
+  });
+
+  it('paced and polled GPU waits give the same tokens; the paced session sleeps through part of its waits', async () => {
+    expect(model.session.pacer.mode).toBe('paced'); // the default in Node
+    const polled = await load('dense', 'f32', { maxContext: 128, gpuWaits: 'polled' });
+    try {
+      // 37 tokens in chunks of 16: one wait for the first chunk (before the third is submitted),
+      // then 24 sampled ids (the first waits on the prompt's last chunks).
+      const want = (await polled.generateText(PROMPT, { maxTokens: 24, eosTokenIds: [] })).tokens;
+      expect(polled.session.pacer.stats.sleptMs).toBe(0);
+      expect(polled.session.pacer.stats.waits).toBe(1 + 24);
+      model.reset();
+      model.session.pacer.resetStats();
+      for (let run = 0; run < 2; run++) {
+        model.reset();
+        expect((await model.generateText(PROMPT, { maxTokens: 24, eosTokenIds: [] })).tokens).toEqual(want);
+      }
+      const stats = model.session.pacer.stats;
+      expect(stats.waits).toBe(2 * 25);
+      expect(stats.sleptMs).toBeGreaterThan(0);
+    } finally {
+      polled.dispose();
+    }
+    await expect(load('dense', 'f32', { gpuWaits: 'spin' as 'paced' })).rejects.toThrow(/gpuWaits must be "paced" or "polled"/);
   });
 
   it('rejects empty prompts, prompts beyond the context, bad token ids and invalid options', async () => {

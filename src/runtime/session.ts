@@ -9,6 +9,7 @@ import { AbortedError, ContextOverflowError, DeviceLostError, InvalidArgumentErr
 import type { MemoryReport } from '../gpu/allocator.js';
 import { acquireGpu, type GpuContext } from '../gpu/device.js';
 import { createKernelContext, readF32, writeBuffer, type KernelContext } from '../gpu/kernel.js';
+import { defaultWaitMode, hostClock, timerSleep, WaitPacer, type GpuWaitMode } from '../gpu/wait-pacer.js';
 import type { KvFormat } from '../kernels/attention.js';
 import type { Qwen35Config } from '../model/config.js';
 import { planActivations, planKernelScratch, planState, uniformArenaBytes, type BufferSpec, type SessionShape } from './buffer-plan.js';
@@ -23,6 +24,8 @@ import { BufferSet, CacheState, releaseSnapshot, type CacheSnapshot } from './st
 
 /** Stands in the token list for a fed id not read back yet (see Session.submitDecode). */
 const UNKNOWN_TOKEN = -1;
+/** A decode step's read-back (pacing: one unit per step). */
+const TOKEN_WORK = { kind: 'token', units: 1 };
 
 export interface SessionOptions {
   /** One format for every matrix or per class; default q4. */
@@ -37,6 +40,12 @@ export interface SessionOptions {
   gpu?: GpuContext;
   /** Cap on one weight buffer (tests force multi-part matrices with it). */
   maxBindingBytes?: number;
+  /**
+   * How the host waits for the GPU (src/gpu/wait-pacer.ts): 'paced' sleeps through most of each
+   * learned wait before asking Dawn, which then polls; 'polled' asks at once. Default: paced in
+   * Node, polled in browsers.
+   */
+  gpuWaits?: GpuWaitMode;
 }
 
 export interface ResolvedSessionOptions extends SessionShape {
@@ -97,6 +106,8 @@ export class Session {
   readonly tokens: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private readonly readbacks: GPUBuffer[];
+  /** What each read-back slot's last submission waits on, for pacing its wait. */
+  private readonly slotWork: { kind: string; units: number }[] = [TOKEN_WORK, TOKEN_WORK];
   private disposed = false;
   /** Buffers of the snapshots taken and not released (restore() accepts only these; copies of a snapshot share them). */
   private readonly snapshots = new WeakSet<CacheSnapshot['buffers']>();
@@ -111,6 +122,8 @@ export class Session {
     private readonly cache: CacheState,
     private readonly graphs: ForwardGraphs,
     private readonly watch: DeviceWatch,
+    /** How the host waits for the GPU; its stats show the time spent asleep and polling. */
+    readonly pacer: WaitPacer,
     private readonly ownsDevice: boolean,
   ) {
     this.readbacks = [activations.buffers.readback0!, activations.buffers.readback1!];
@@ -127,6 +140,8 @@ export class Session {
     options: SessionOptions,
     loadWeights: (ctx: KernelContext, plan: WeightPlan) => Promise<GpuWeights>,
   ): Promise<Session> {
+    const waits = options.gpuWaits;
+    if (waits !== undefined && waits !== 'paced' && waits !== 'polled') throw new InvalidArgumentError(`gpuWaits must be "paced" or "polled", got ${String(waits)}`);
     const gpu = options.gpu ?? (await acquireGpu());
     let ctx: KernelContext | undefined;
     const watch = new DeviceWatch(gpu);
@@ -152,7 +167,8 @@ export class Session {
       }
       watch.check('loading the model');
       const { weights, cache, activations, graphs } = parts;
-      return new Session(ctx, config, resolved, plan, weights, activations, cache, graphs, watch, !options.gpu);
+      const pacer = new WaitPacer(waits ?? defaultWaitMode(gpu.adapter.runtime), hostClock((ms) => watch.wait(timerSleep(ms), 'waiting for the GPU')));
+      return new Session(ctx, config, resolved, plan, weights, activations, cache, graphs, watch, pacer, !options.gpu);
     } catch (e) {
       watch.dispose();
       ctx?.allocator.dispose();
@@ -185,7 +201,7 @@ export class Session {
 
   /**
    * Runs the prompt in chunks at the current position (the last chunk with the LM head and the
-   * sampler, whose id goes to read-back slot 0, which is returned). At most two chunks are in
+   * sampler, whose id goes to the read-back slot returned). At most two chunks are in
    * flight, so a long prompt neither floods the queue nor ignores `signal` (checked between chunks;
    * the cache then holds the chunks already run).
    */
@@ -200,9 +216,16 @@ export class Session {
     }
     const chunk = this.options.prefillChunk;
     const body = options.sequentialGdn ? this.graphs.prefillSequential : this.graphs.prefill;
-    const inFlight: Promise<unknown>[] = [];
-    for (let start = 0; start < ids.length; start += chunk) {
-      if (inFlight.length >= 2) await this.watch.wait(inFlight.shift()!, 'running the prompt');
+    // Chunk c copies the token into read-back slot c % 2, which marks its completion: mapping the
+    // slot waits for that chunk alone (the last submission using it), started only when needed.
+    const inFlight: { slot: number; tokens: number }[] = [];
+    let slot = 0;
+    for (let start = 0, c = 0; start < ids.length; start += chunk, c++) {
+      if (inFlight.length >= 2) {
+        const done = inFlight.shift()!;
+        await this.waitForSlot(done.slot, { kind: 'prompt chunk', units: done.tokens }, 'running the prompt');
+        this.readbacks[done.slot]!.unmap();
+      }
       if (options.signal?.aborted) throw new AbortedError('the prompt was cancelled during prefill');
       this.checkHealthy();
       const part = ids.slice(start, start + chunk);
@@ -210,11 +233,14 @@ export class Session {
       writeBuffer(this.ctx, this.activations.buffers.ids!, Uint32Array.from(part));
       writeBuffer(this.ctx, this.activations.buffers.history!, Uint32Array.from(part), shape.pos0 * 4);
       const last = start + chunk >= ids.length;
-      this.submit(last ? [body, this.graphs.head] : [body], shape, step, last ? 0 : undefined);
+      slot = c % 2;
+      this.submit(last ? [body, this.graphs.head] : [body], shape, step, slot);
       this.tokens.push(...part);
-      inFlight.push(this.ctx.device.queue.onSubmittedWorkDone());
+      inFlight.push({ slot, tokens: part.length });
     }
-    return 0;
+    // The sampled id waits on every chunk still in flight.
+    this.slotWork[slot] = { kind: 'prompt', units: inFlight.reduce((n, f) => n + f.tokens, 0) };
+    return slot;
   }
 
   /**
@@ -226,6 +252,7 @@ export class Session {
     this.checkHealthy();
     if (this.position >= this.options.maxContext) throw new ContextOverflowError(`the context (${this.options.maxContext} tokens) is full`);
     this.submit([this.graphs.decode], { pos0: this.position, tokens: 1 }, step, slot);
+    this.slotWork[slot] = TOKEN_WORK;
     this.tokens.push(fedToken ?? UNKNOWN_TOKEN);
   }
 
@@ -258,17 +285,22 @@ export class Session {
   /** Waits for the id sampled into `slot`. */
   async readToken(slot: number): Promise<number> {
     const buffer = this.readbacks[slot]!;
-    try {
-      await this.watch.wait(buffer.mapAsync(GPUMapMode.READ), 'waiting for the sampled token');
-    } catch (e) {
-      this.checkHealthy('waiting for the sampled token');
-      if (e instanceof Qwen35Error) throw e;
-      throw new DeviceLostError(`reading the sampled token failed: ${(e as Error).message}`, { cause: e });
-    }
+    await this.waitForSlot(slot, this.slotWork[slot]!, 'waiting for the sampled token');
     const id = new Uint32Array(buffer.getMappedRange())[0]!;
     buffer.unmap();
     this.checkHealthy();
     return id;
+  }
+
+  /** Maps read-back `slot` (paced as `work`): settles when the last submission writing it has run. */
+  private async waitForSlot(slot: number, work: { kind: string; units: number }, what: string): Promise<void> {
+    try {
+      await this.pacer.wait(work.kind, work.units, () => this.watch.wait(this.readbacks[slot]!.mapAsync(GPUMapMode.READ), what));
+    } catch (e) {
+      this.checkHealthy(what);
+      if (e instanceof Qwen35Error) throw e;
+      throw new DeviceLostError(`${what} failed: ${(e as Error).message}`, { cause: e });
+    }
   }
 
   /** The logits of the last forward call (tests and scoring; a full read-back of the vocabulary). */
