@@ -17,6 +17,7 @@ import { requiredContext, resolveBenchOptions, runBenchmark, type BenchProgressE
 import { benchMarkdown } from './markdown.js';
 import { benchPlots } from './plots.js';
 import { KERNEL_KINDS } from './profile.js';
+import { benchMatmul } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill } from './kernels-mixers.js';
 import type { BenchResult } from './schema.js';
 import { meanDecodeTraffic } from './traffic.js';
@@ -141,6 +142,16 @@ describe('runBenchmark on the tiny model', () => {
     expect(a.points.map((x) => [x.context, x.splits])).toEqual([[1, 1], [200, 2]]);
     for (const x of a.points) expect(x.ms).toBeGreaterThan(0);
     expect(a.withPrep).toBe(true);
+  });
+
+  it('prefill matmul bench: GFLOP/s = 2 · rows · cols · tokens per ms, rendered in the kernel section', async () => {
+    const shapes = [{ name: 'odd 70→96', rows: 96, cols: 70 }];
+    const m = await benchMatmul(model.session.ctx, { shapes, formats: ['q4', 'f32'], tokens: 5, trials: 1, iterations: 1 });
+    expect(m.points.map((x) => [x.shape, x.format, x.tokens])).toEqual([['odd 70→96', 'q4', 5], ['odd 70→96', 'f32', 5]]);
+    for (const x of m.points) expect(x.gflops).toBeCloseTo((2 * 96 * 70 * 5) / x.ms / 1e6, 9);
+    const md = benchMarkdown({ ...result, adapter: { ...result.adapter, kernels: { matmul: m.points } } });
+    expect(md).toContain('Prefill matmul (one chunk):');
+    expect(md).toContain('| odd 70→96 | f32 | 5 |');
   });
 
   it('renders as Markdown and SVG', () => {

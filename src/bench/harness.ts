@@ -11,7 +11,7 @@ import type { WeightFormat } from '../io/formats.js';
 import type { Qwen35Model } from '../runtime/model.js';
 import { describeEnvironment } from './environment.js';
 import { timingMethod } from './gpu-timer.js';
-import { benchBandwidth, benchMatvec, benchSampler } from './kernels-linear.js';
+import { benchBandwidth, benchMatmul, benchMatvec, benchSampler } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill, QWEN35_08B_GDN } from './kernels-mixers.js';
 import { planForAdapter, requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
 import { profileDecode } from './profile.js';
@@ -58,6 +58,8 @@ export async function benchAdapter(ctx: KernelContext, p: RunParameters, formats
   if (p.scenarios.includes('kernels')) {
     say('kernels', `matvec at Qwen3.5-0.8B shapes (${formats.join(', ')})`);
     const matvec = await benchMatvec(ctx, { ...timing, formats });
+    say('kernels', `prefill matmul at Qwen3.5-0.8B shapes, 128 tokens (${formats.join(', ')})`);
+    const matmul = await benchMatmul(ctx, { ...timing, formats });
     say('kernels', 'attention decode step vs context');
     const contexts = [...new Set(p.decodeContexts.map((c) => Math.max(1, c + 1)))];
     const attentionDecode = await benchAttentionDecode(ctx, { contexts, reps: p.kernelIterations });
@@ -65,7 +67,7 @@ export async function benchAdapter(ctx: KernelContext, p: RunParameters, formats
     const gdnPrefill = await benchGdnPrefill(ctx, { tokens: p.gdnTokens, dims: QWEN35_08B_GDN, reps: Math.max(1, Math.ceil(p.kernelIterations / 4)) });
     say('kernels', 'sampler over a 248,320 vocabulary');
     const sampler = await benchSampler(ctx, timing);
-    result.kernels = { matvec, attentionDecode, gdnPrefill, sampler: { vocab: sampler.vocab, points: sampler.points } };
+    result.kernels = { matvec, matmul: matmul.points, attentionDecode, gdnPrefill, sampler: { vocab: sampler.vocab, points: sampler.points } };
   }
   return result;
 }

@@ -4,6 +4,7 @@
  *   benchMatvec     the decode matvec per weight format at Qwen3.5-0.8B shapes, in GB/s of
  *                   weights + scales + x + y moved, to compare with the probe; the q4 LM head
  *                   also with 4 / 16 / 32 weight rows per workgroup besides the default 8;
+ *   benchMatmul     the prefill matmul over one 128-token chunk at the same shapes, in GFLOP/s;
  *   benchSampler    one sampled token over a full 248,320 vocabulary, per option mix.
  * Timing: gpu-timer.ts (GPU timestamps around one pass when the device has them), the median of
  * `trials`. SwiftShader results are CPU numbers: never quote them as GPU speed.
@@ -120,6 +121,41 @@ export async function benchMatvec(ctx: KernelContext, opts: TimingOptions & { fo
           const ms = await medianMs(ctx, linear.dispatches, opts);
           points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup, bytes, ms, gbps: bytes / ms / 1e6 });
         }
+      } finally {
+        destroyMatrix(ctx, w);
+        ctx.allocator.destroy(x);
+        ctx.allocator.destroy(y);
+      }
+    }
+  }
+  return { points, adapter: describeGpu(ctx.gpu) };
+}
+
+export interface MatmulPoint {
+  shape: string;
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  tokens: number;
+  ms: number;
+  /** 2 · rows · cols · tokens multiply-adds counted as two operations, per second. */
+  gflops: number;
+}
+
+/** The prefill matmul (one 128-token chunk) at Qwen3.5-0.8B shapes, store epilogue. */
+export async function benchMatmul(ctx: KernelContext, opts: TimingOptions & { formats?: WeightFormat[]; shapes?: MatrixShape[]; tokens?: number } = {}): Promise<{ points: MatmulPoint[]; adapter: string }> {
+  const tokens = opts.tokens ?? 128;
+  const points: MatmulPoint[] = [];
+  for (const shape of opts.shapes ?? QWEN35_08B_MATVECS.filter((m) => !m.sweepRows)) {
+    for (const format of opts.formats ?? ['q4' as const]) {
+      const { rows, cols } = shape;
+      const w = uploadSynthetic(ctx, format, rows, cols);
+      const x = uploadStorage(ctx, new Random(cols).normals(tokens * cols), 'bench x');
+      const y = createStorage(ctx, tokens * rows * 4, 'bench y');
+      try {
+        const linear = (await createLinear(ctx, { format, rows, cols, tokens, epilogue: 'store' })).bind({ w, x, y }, shape.name);
+        const ms = await medianMs(ctx, linear.dispatches, opts);
+        points.push({ shape: shape.name, format, rows, cols, tokens, ms, gflops: (2 * rows * cols * tokens) / ms / 1e6 });
       } finally {
         destroyMatrix(ctx, w);
         ctx.allocator.destroy(x);

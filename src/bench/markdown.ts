@@ -114,6 +114,10 @@ function kernelSection(r: BenchResult): string {
     const rows = k.matvec.points.map((x) => [x.shape, x.format, String(x.rowsPerWorkgroup ?? 8), fmt(x.ms), fmt(x.gbps), probe ? `${fmt((100 * x.gbps) / probe)}%` : 'n/a']);
     parts.push('', 'Decode matvec (weights + scales + x + y bytes):', '', table(['shape', 'format', 'rows/WG', 'ms', 'GB/s', '% of probe'], rows));
   }
+  if (k?.matmul) {
+    const rows = k.matmul.map((x) => [x.shape, x.format, String(x.tokens), fmt(x.ms), fmt(x.gflops)]);
+    parts.push('', 'Prefill matmul (one chunk):', '', table(['shape', 'format', 'tokens', 'ms', 'GFLOP/s'], rows));
+  }
   if (k?.attentionDecode) {
     const a = k.attentionDecode;
     const rows = a.points.map((x) => [String(x.context), String(x.splits), fmt(x.ms)]);

@@ -9,7 +9,7 @@ import type { AdapterSummary, GpuContext } from '../gpu/device.js';
 import type { Summary } from './stats.js';
 import type { DecodeTraffic } from './traffic.js';
 import type { KernelProfile } from './profile.js';
-import type { BandwidthResult, MatvecBench, SamplerPoint } from './kernels-linear.js';
+import type { BandwidthResult, MatmulPoint, MatvecBench, SamplerPoint } from './kernels-linear.js';
 import type { AttentionDecodeBench, GdnPrefillBench } from './kernels-mixers.js';
 import type { GpuWaitMode } from '../gpu/wait-pacer.js';
 import type { WeightFormats } from '../runtime/gpu-weight-plan.js';
@@ -108,6 +108,8 @@ export interface AdapterBenchmarks {
   bandwidth?: BandwidthResult & { runs: Summary };
   kernels?: {
     matvec?: MatvecBench;
+    /** Absent in records from before it was measured. */
+    matmul?: MatmulPoint[];
     attentionDecode?: AttentionDecodeBench;
     gdnPrefill?: GdnPrefillBench;
     sampler?: { vocab: number; points: SamplerPoint[] };
