@@ -1,6 +1,9 @@
 /**
- * MoE kernels vs ops.ts. A whole block (router linear → top-k → experts gate_up (swiglu) → experts
- * down → shared expert + gate → combine) runs in one submission; every intermediate is read back
+ * MoE kernels vs ops.ts. A whole block (router + shared gate linear → top-k → experts gate_up
+ * (swiglu) → experts down → shared expert → combine) runs in one submission, laid out as the
+ * runtime runs it: the router matrix has the shared expert's gate row under the E expert rows, so
+ * each logits row is [E logits, gate] (the top-k reads a row of E + 1, the combine its last
+ * column). Every intermediate is read back
  * and checked against the CPU composition applied to the GPU's previous stage, so each stage has
  * a rigorous bound and one discrete routing decision cannot cascade:
  *   linear stages: the f32 accumulation bound of dot-bounds.ts;
@@ -63,12 +66,11 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
   const rnd = new Random(experts * 100 + topK * 10 + tokens);
   const split = (n: number, cols: number) => (splitExperts ? { rowGranularity: n, maxPartBytes: dataBytes(format, 7 * n, cols) } : { rowGranularity: n });
   const w = {
-    router: makeWeights(ctx, rnd, 'router', experts, HIDDEN, 'f32'),
+    router: makeWeights(ctx, rnd, 'router + shared expert gate', experts + 1, HIDDEN, 'f32'),
     gateUp: makeWeights(ctx, rnd, 'experts.gate_up', experts * 2 * INTER, HIDDEN, format, split(2 * INTER, HIDDEN)),
     down: makeWeights(ctx, rnd, 'experts.down', experts * HIDDEN, INTER, format, split(HIDDEN, INTER)),
     sharedGateUp: makeWeights(ctx, rnd, 'shared.gate_up', 2 * SHARED_INTER, HIDDEN, format),
     sharedDown: makeWeights(ctx, rnd, 'shared.down', HIDDEN, SHARED_INTER, format),
-    sharedGate: makeWeights(ctx, rnd, 'shared_expert_gate', 1, HIDDEN, 'f32'),
   };
   if (splitExperts) expect(w.gateUp.gpu.parts.length).toBe(Math.ceil(experts / 7));
   let x = rnd.normals(tokens * HIDDEN);
@@ -85,14 +87,13 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
     hRaw: uploadStorage(ctx, hRaw, 'post-norm input'),
     normW: uploadStorage(ctx, normW, 'post norm w'),
     h: uploadStorage(ctx, h0, 'hidden'),
-    logits: f32(tokens * experts, 'logits'),
+    logits: f32(tokens * (experts + 1), 'logits'),
     ids: f32(tokens * topK, 'ids'),
     weights: f32(tokens * topK, 'weights'),
     act: f32(tokens * topK * INTER, 'expertAct'),
     out: f32(tokens * topK * HIDDEN, 'expertOut'),
     sharedAct: f32(tokens * SHARED_INTER, 'sharedAct'),
     sharedOut: f32(tokens * HIDDEN, 'sharedOut'),
-    sharedGate: f32(tokens, 'sharedGate'),
   };
   /** `normed`: a reader of the post norm (fused at one token when postNorm). */
   const lin = async (m: Weights, epilogue: 'store' | 'swiglu', xb: GPUBuffer, yb: GPUBuffer, normed = false) => {
@@ -107,21 +108,25 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
   };
   const steps = [
     await lin(w.router, 'store', buf.x, buf.logits, true),
-    (await createRouter(ctx, { experts, topK, renormalize: true, tokens })).bind({ logits: buf.logits, ids: buf.ids, weights: buf.weights }),
+    (await createRouter(ctx, { experts, topK, renormalize: true, tokens, logitStride: experts + 1 })).bind({ logits: buf.logits, ids: buf.ids, weights: buf.weights }),
     await expertsLinear(w.gateUp, 2 * INTER, HIDDEN, 'swiglu', false, buf.x, buf.act),
     await expertsLinear(w.down, HIDDEN, INTER, 'store', true, buf.act, buf.out),
     await lin(w.sharedGateUp, 'swiglu', buf.x, buf.sharedAct, true),
     await lin(w.sharedDown, 'store', buf.sharedAct, buf.sharedOut),
-    await lin(w.sharedGate, 'store', buf.x, buf.sharedGate, true),
-    (await createMoeCombine(ctx, { hidden: HIDDEN, topK, tokens })).bind({ expertOut: buf.out, weights: buf.weights, shared: buf.sharedOut, sharedGate: buf.sharedGate, h: buf.h }),
+    (await createMoeCombine(ctx, { hidden: HIDDEN, topK, tokens, gateStride: experts + 1, gateColumn: experts })).bind({
+      expertOut: buf.out, weights: buf.weights, shared: buf.sharedOut, sharedGate: buf.logits, h: buf.h,
+    }),
   ];
   submitDispatches(ctx, steps.flatMap((s) => s.dispatches));
 
   const logits = await readF32(ctx, buf.logits);
-  expectWithinBounds(logits, linear(x, w.router.cpu, experts, HIDDEN), dotBounds(x, w.router.cpu, experts, HIDDEN, fusedAt(false)), 'router logits');
+  expectWithinBounds(logits, linear(x, w.router.cpu, experts + 1, HIDDEN), dotBounds(x, w.router.cpu, experts + 1, HIDDEN, fusedAt(false)), 'router and shared gate logits');
+  const rows = Array.from({ length: tokens }, (_, t) => logits.subarray(t * (experts + 1), (t + 1) * (experts + 1)));
+  const expertLogits = Float32Array.from(rows.flatMap((r) => Array.from(r.subarray(0, experts))));
+  const sharedGate = Float32Array.from(rows, (r) => r[experts]!);
   const ids = await readU32(ctx, buf.ids);
   const weights = await readF32(ctx, buf.weights);
-  checkRouting(logits, ids, weights, experts, topK, true);
+  checkRouting(expertLogits, ids, weights, experts, topK, true);
 
   const act = await readF32(ctx, buf.act);
   const out = await readF32(ctx, buf.out);
@@ -138,11 +143,9 @@ async function checkBlock(ctx: KernelContext, experts: number, topK: number, tok
 
   const sharedAct = await readF32(ctx, buf.sharedAct);
   const sharedOut = await readF32(ctx, buf.sharedOut);
-  const sharedGate = await readF32(ctx, buf.sharedGate);
   const sgu = linear(x, w.sharedGateUp.cpu, 2 * SHARED_INTER, HIDDEN);
   expectWithinBounds(sharedAct, swiglu(sgu, SHARED_INTER), swigluBounds(sgu, dotBounds(x, w.sharedGateUp.cpu, 2 * SHARED_INTER, HIDDEN, fusedAt(false)), SHARED_INTER), 'shared gate_up');
   expectWithinBounds(sharedOut, linear(sharedAct, w.sharedDown.cpu, HIDDEN, SHARED_INTER), dotBounds(sharedAct, w.sharedDown.cpu, HIDDEN, SHARED_INTER), 'shared down');
-  expectWithinBounds(sharedGate, linear(x, w.sharedGate.cpu, 1, HIDDEN), dotBounds(x, w.sharedGate.cpu, 1, HIDDEN, fusedAt(false)), 'shared gate');
 
   const want = new Float32Array(tokens * HIDDEN);
   const bound = new Float32Array(tokens * HIDDEN);

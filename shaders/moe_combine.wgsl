@@ -1,5 +1,6 @@
 // MoE output and residual (architecture §5 steps 3–5), one thread per (token, channel):
-//   h[t, c] += Σ_j weights[t, j] · expert_out[t, j, c] + sigmoid(shared_gate[t]) · shared[t, c]
+//   h[t, c] += Σ_j weights[t, j] · expert_out[t, j, c] + sigmoid(g_t) · shared[t, c],
+// g_t = shared_gate[t · gate_stride + gate_column] (in the MoE layer: the router's logits row).
 
 const WG: u32 = 256u;
 
@@ -7,6 +8,8 @@ struct Params {
   hidden: u32,
   top_k: u32,
   tokens: u32,
+  gate_stride: u32,
+  gate_column: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -26,6 +29,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   for (var j = 0u; j < p.top_k; j++) {
     routed += weights[t * p.top_k + j] * expert_out[(t * p.top_k + j) * p.hidden + c];
   }
-  let gate = 1.0 / (1.0 + exp(-shared_gate[t]));
+  let gate = 1.0 / (1.0 + exp(-shared_gate[t * p.gate_stride + p.gate_column]));
   h[i] += routed + gate * shared_out[i];
 }

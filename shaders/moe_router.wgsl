@@ -2,6 +2,8 @@
 // EXPERTS in f32, the top_k experts by probability (ties → lower index; ranked on the logits,
 // which order the same way), then w_j = p_j, or p_j / Σ_chosen p when RENORMALIZE.
 // Writes ids[t, j] (descending probability) and weights[t, j]; nothing goes back to the CPU.
+// A logits row holds LOGIT_STRIDE values, the EXPERTS logits first (the MoE layer's row also
+// carries the shared expert's gate logit after them, read by moe_combine.wgsl).
 #if HAS_SUBGROUPS
 enable subgroups;
 #endif
@@ -9,6 +11,7 @@ enable subgroups;
 const WG: u32 = 64u;
 const EXPERTS: u32 = {{EXPERTS}};
 const TOP_K: u32 = {{TOP_K}};
+const LOGIT_STRIDE: u32 = {{LOGIT_STRIDE}};
 #include "reduce"
 
 struct Params {
@@ -74,7 +77,7 @@ fn main(
 #endif
   let t = wg.x + wg.y * nwg.x;
   if (t >= p.tokens) { return; }  // uniform per workgroup
-  let base = t * EXPERTS;
+  let base = t * LOGIT_STRIDE;
   var m = -3.4e38;
   for (var e = lid; e < EXPERTS; e += WG) {
     m = max(m, logits[base + e]);

@@ -172,7 +172,7 @@ describe('packed checkpoint validation', () => {
     ['not JSON', () => '{"format": "qwen35-packed", ', /ckpt\/qwen35-packed\.json: not valid JSON/],
     ['an array', () => [], /must be a JSON object, found \[\]/],
     ['another format', (m) => void (m.format = 'gguf'), /format is "gguf", expected "qwen35-packed"/],
-    ['a newer version', (m) => void (m.version = 2), /version 2 is not supported \(this runtime reads version 1\); convert the original checkpoint again/],
+    ['a newer version', (m) => void (m.version = 3), /version 3 is not supported \(this runtime reads version 2\); convert the original checkpoint again/],
     ['another group size', (m) => void (m.groupSize = 64), /groupSize is 64, this runtime quantizes in groups of 32/],
     ['an unknown weight format', (m) => void ((m.weightFormats as Record<string, unknown>).attention = 'q3'), /weightFormats\.attention is "q3", expected one of f32, f16, bf16, q8, q4/],
     ['an unknown class', (m) => void ((m.weightFormats as Record<string, unknown>).vision = 'q4'), /weightFormats has an unknown class "vision"/],
@@ -180,7 +180,7 @@ describe('packed checkpoint validation', () => {
     ['huge rows', (m) => void (matrices(m)[0]!.rows = 2 ** 60), /matrices\[0\] \(expected "embed"\): rows is 1152921504606847000, config\.json implies 512/],
     ['negative cols', (m) => void (matrices(m)[2]!.cols = -64), /matrices\[2\] \(expected "layers\.0\.gdn\.out"\): cols is -64, config\.json implies 64/],
     ['a string row count', (m) => void (matrices(m)[1]!.rows = '200'), /matrices\[1\] \(expected "layers\.0\.gdn\.inProj"\): rows is "200", config\.json implies 200/],
-    ['a missing matrix', (m) => void matrices(m).pop(), /matrices has 65 entries, config\.json implies 66/],
+    ['a missing matrix', (m) => void matrices(m).pop(), /matrices has 57 entries, config\.json implies 58/],
     ['a swapped source', (m) => void ((matrices(m)[1]!.sources as unknown[]).reverse()), /matrices\[1\] \(expected "layers\.0\.gdn\.inProj"\)\.sources\[0\] must be \{"path": "layers\.0\.gdn\.inProjQkv", "rows": 128\}, found \{path: "layers\.0\.gdn\.inProjA", rows: 4\}/],
     [
       'deeply nested sources (100,000 levels)',

@@ -3,7 +3,7 @@
  * matrix of planGpuWeights already in its GPU byte layout (./formats.ts), so loading is a copy.
  * Next to config.json, generation_config.json and the tokenizer files (copied unchanged) the
  * folder holds safetensors shards + index and `qwen35-packed.json`:
- *   { format: "qwen35-packed", version: 1, groupSize: 32, converter,
+ *   { format: "qwen35-packed", version: 2, groupSize: 32, converter,
  *     weightFormats: { embedding, lmHead, attention, deltanet, mlp, experts }, lmHeadKey,
  *     matrices: [{ key, group, format, rows, cols, rowGranularity, sources: [{ path, rows }] }],
  *     vectors: [{ key, group, path, length }] }
@@ -37,8 +37,8 @@ import { listNames, openTensorDirectory, type TensorDirectory } from './tensor-d
 
 export const PACKED_MANIFEST = 'qwen35-packed.json';
 export const PACKED_FORMAT = 'qwen35-packed';
-export const PACKED_VERSION = 1;
-export const CONVERTER_VERSION = 'qwen35-webgpu convert 1';
+export const PACKED_VERSION = 2;
+export const CONVERTER_VERSION = 'qwen35-webgpu convert 2';
 /** A manifest lists a few entries per layer; anything bigger is not one. */
 const MAX_MANIFEST_BYTES = 16 * 2 ** 20;
 /** A binding limit no matrix reaches: the packed plan keeps every matrix in one part. */

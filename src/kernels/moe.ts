@@ -1,10 +1,13 @@
 /**
  * Mixture-of-experts block (architecture §5), entirely on the GPU (no expert id is read back):
- *   router      logits [T, E] → ids [T, k] u32, weights [T, k] f32     (shaders/moe_router.wgsl)
+ *   router      logits [T, E(+1)] → ids [T, k] u32, weights [T, k] f32 (shaders/moe_router.wgsl)
  *   experts     per slot (t, j): y[t, j] = W_{ids[t,j]} · x               (shaders/matvec.wgsl, EXPERTS;
  *               gate_up can apply the post norm to x itself: normInput)
- *   combine     h += Σ_j w_j·expertOut_j + sigmoid(sharedGate)·shared   (shaders/moe_combine.wgsl)
- * The router logits, the shared expert and its gate are ordinary createLinear layers.
+ *   combine     h += Σ_j w_j·expertOut_j + sigmoid(g)·shared            (shaders/moe_combine.wgsl)
+ * The router logits and the shared expert are ordinary createLinear layers. The runtime stacks the
+ * shared expert's gate row under the router's (gpu-weight-plan.ts), so one matvec gives each token
+ * [E expert logits, g]: the router reads a row of E + 1 (logitStride) and the combine reads g
+ * from its last column.
  */
 import { InvalidArgumentError } from '../errors.js';
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
@@ -33,18 +36,23 @@ export interface RouterShape {
   /** Divide the k weights by their sum (always for Qwen3.5-MoE; norm_topk_prob for Qwen3-Next). */
   renormalize: boolean;
   tokens: number;
+  /** Values per logits row, the expert logits first (default experts). */
+  logitStride?: number;
 }
 
 /** Softmax over all experts, top-k (ties → lower index), optional renormalisation; one workgroup per token. */
 export async function createRouter(ctx: KernelContext, shape: RouterShape) {
   const { experts, topK, tokens } = shape;
-  if (!positive(experts, topK, tokens) || topK > experts) throw new InvalidArgumentError(`router: invalid shape experts=${experts} topK=${topK} tokens=${tokens}`);
-  const pipeline = await ctx.pipelines.get({ shader: 'moe_router', defines: { EXPERTS: experts, TOP_K: topK, RENORMALIZE: shape.renormalize } });
+  const stride = shape.logitStride ?? experts;
+  if (!positive(experts, topK, tokens, stride) || topK > experts || stride < experts) {
+    throw new InvalidArgumentError(`router: invalid shape experts=${experts} topK=${topK} tokens=${tokens} logitStride=${stride}`);
+  }
+  const pipeline = await ctx.pipelines.get({ shader: 'moe_router', defines: { EXPERTS: experts, TOP_K: topK, LOGIT_STRIDE: stride, RENORMALIZE: shape.renormalize } });
   const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   return {
     shape,
     bind(b: { logits: BufferArg; ids: BufferArg; weights: BufferArg }, label = 'router'): BoundTokens {
-      requireBytes(`${label}: logits [${tokens}, ${experts}] f32`, b.logits, tokens * experts * 4);
+      requireBytes(`${label}: logits [${tokens}, ${stride}] f32`, b.logits, tokens * stride * 4);
       requireBytes(`${label}: ids [${tokens}, ${topK}] u32`, b.ids, tokens * topK * 4);
       requireBytes(`${label}: weights [${tokens}, ${topK}] f32`, b.weights, tokens * topK * 4);
       const params = ctx.uniforms.alloc([['tokens', 'u32']] as const, { tokens });
@@ -144,7 +152,7 @@ export interface MoeCombineBuffers {
   weights: BufferArg;
   /** [T, hidden] shared expert output. */
   shared: BufferArg;
-  /** [T] shared-expert gate logits (sigmoid applied here). */
+  /** [T, gateStride] holding each token's shared-expert gate logit in column gateColumn (sigmoid applied here). */
   sharedGate: BufferArg;
   /** [T, hidden] residual stream, updated in place. */
   h: BufferArg;
@@ -152,9 +160,22 @@ export interface MoeCombineBuffers {
 
 const COMBINE_WG = 256;
 
-export async function createMoeCombine(ctx: KernelContext, shape: { hidden: number; topK: number; tokens: number }) {
+export interface MoeCombineShape {
+  hidden: number;
+  topK: number;
+  tokens: number;
+  /** Where sharedGate holds the gate logits: row length and column (default 1 and 0: one per token). */
+  gateStride?: number;
+  gateColumn?: number;
+}
+
+export async function createMoeCombine(ctx: KernelContext, shape: MoeCombineShape) {
   const { hidden, topK, tokens } = shape;
-  if (!positive(hidden, topK, tokens)) throw new InvalidArgumentError(`moe combine: invalid shape hidden=${hidden} topK=${topK} tokens=${tokens}`);
+  const gateStride = shape.gateStride ?? 1;
+  const gateColumn = shape.gateColumn ?? 0;
+  if (!positive(hidden, topK, tokens, gateStride) || !(Number.isInteger(gateColumn) && gateColumn >= 0 && gateColumn < gateStride)) {
+    throw new InvalidArgumentError(`moe combine: invalid shape hidden=${hidden} topK=${topK} tokens=${tokens} gateStride=${gateStride} gateColumn=${gateColumn}`);
+  }
   const pipeline = await ctx.pipelines.get({ shader: 'moe_combine' });
   const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   return {
@@ -163,9 +184,10 @@ export async function createMoeCombine(ctx: KernelContext, shape: { hidden: numb
       requireBytes(`${label}: expertOut [${tokens}, ${topK}, ${hidden}] f32`, b.expertOut, tokens * topK * hidden * 4);
       requireBytes(`${label}: weights [${tokens}, ${topK}] f32`, b.weights, tokens * topK * 4);
       requireBytes(`${label}: shared [${tokens}, ${hidden}] f32`, b.shared, tokens * hidden * 4);
-      requireBytes(`${label}: sharedGate [${tokens}] f32`, b.sharedGate, tokens * 4);
+      requireBytes(`${label}: sharedGate [${tokens}, ${gateStride}] f32`, b.sharedGate, tokens * gateStride * 4);
       requireBytes(`${label}: h [${tokens}, ${hidden}] f32`, b.h, tokens * hidden * 4);
-      const params = ctx.uniforms.alloc([['hidden', 'u32'], ['top_k', 'u32'], ['tokens', 'u32']] as const, { hidden, top_k: topK, tokens });
+      const layout = [['hidden', 'u32'], ['top_k', 'u32'], ['tokens', 'u32'], ['gate_stride', 'u32'], ['gate_column', 'u32']] as const;
+      const params = ctx.uniforms.alloc(layout, { hidden, top_k: topK, tokens, gate_stride: gateStride, gate_column: gateColumn });
       const resources = [params.binding, b.expertOut, b.weights, b.shared, b.sharedGate, b.h];
       const dispatch: Dispatch = { label, pipeline, bindGroup: bindBuffers(ctx, pipeline, label, resources), workgroups: [0, 1, 1] };
       const setTokens = tokenSetter(label, tokens, (t) => {

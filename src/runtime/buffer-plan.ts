@@ -74,14 +74,13 @@ export function activationWidths(config: Qwen35Config): Record<string, number> {
   if (hasMoe && moe) {
     const k = moe.numExpertsPerTok;
     Object.assign(widths, {
-      routerLogits: moe.numExperts,
+      routerLogits: moe.numExperts + 1, // the expert logits, then the shared expert's gate logit
       expertIds: k,
       expertWeights: k,
       expertAct: k * moe.moeIntermediateSize,
       expertOut: k * h,
       sharedAct: moe.sharedExpertIntermediateSize,
       sharedOut: h,
-      sharedGate: 1,
     });
   }
   return widths;

@@ -76,8 +76,9 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
     maybe(hasGdn, () => createGdnChunked(ctx, gdn)),
     maybe(hasGdn, () => createGatedRmsNorm(ctx, { valueHeads: gdn.valueHeads, valueDim: gdn.valueDim, keyHeads: gdn.keyHeads, keyDim: gdn.keyDim, eps, maxTokens: chunk })),
     maybe(hasGdn, () => createGdnDecodeStep(ctx, { ...gdn, convKernel: config.linearConvKernelDim, normEps: eps })),
-    maybe(moe, () => createRouter(ctx, { experts: moe!.numExperts, topK: moe!.numExpertsPerTok, renormalize: moe!.normTopkProb, tokens: chunk })),
-    maybe(moe, () => createMoeCombine(ctx, { hidden: config.hiddenSize, topK: moe!.numExpertsPerTok, tokens: chunk })),
+    // The router's logits rows end with the shared expert's gate logit (gpu-weight-plan.ts).
+    maybe(moe, () => createRouter(ctx, { experts: moe!.numExperts, topK: moe!.numExpertsPerTok, renormalize: moe!.normTopkProb, tokens: chunk, logitStride: moe!.numExperts + 1 })),
+    maybe(moe, () => createMoeCombine(ctx, { hidden: config.hiddenSize, topK: moe!.numExpertsPerTok, tokens: chunk, gateStride: moe!.numExperts + 1, gateColumn: moe!.numExperts })),
     createSampler(ctx, { vocab: config.vocabSize, maxHistory: shape.maxContext + 1 }),
   ]);
   return { norm, embedding, tokenEmbedding, prep, attention, gdnPrep, recurrent, chunked, gatedNorm, gdnDecode, router, combine, sampler };
@@ -178,18 +179,18 @@ export async function buildForwardGraphs(
       return computeNode(label, bound, byTokens(bound));
     };
     const combine = k.combine!.bind(
-      { expertOut: a('expertOut'), weights: a('expertWeights'), shared: a('sharedOut'), sharedGate: a('sharedGate'), h: a('hidden') },
+      { expertOut: a('expertOut'), weights: a('expertWeights'), shared: a('sharedOut'), sharedGate: a('routerLogits'), h: a('hidden') },
       `${p} moe combine`,
     );
     const normed = normedHidden(postNorm);
     return [
+      // Router and shared-expert gate in one matvec: [E logits, gate logit] per token.
       await linear(`${p} router`, w.router, 'store', 'normed', 'routerLogits', chunk, normed),
       computeNode(`${p} top-k`, route, byTokens(route)),
       await experts(`${p} experts gate_up`, w.gateUp, 'swiglu', 'hidden', 'expertAct', false, postNorm),
       await experts(`${p} experts down`, w.down, 'store', 'expertAct', 'expertOut', true),
       await linear(`${p} shared gate_up`, w.sharedGateUp, 'swiglu', 'normed', 'sharedAct', chunk, normed),
       await linear(`${p} shared down`, w.sharedDown, 'store', 'sharedAct', 'sharedOut'),
-      await linear(`${p} shared gate`, w.sharedExpertGate, 'store', 'normed', 'sharedGate', chunk, normed),
       computeNode(`${p} moe combine`, combine, byTokens(combine)),
     ];
   };

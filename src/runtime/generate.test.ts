@@ -242,3 +242,21 @@ describe('runtime behaviour (tiny dense, f32)', () => {
     expect(ok.tokens).toHaveLength(2);
   });
 });
+
+describe('decode graph of the MoE model', () => {
+  it('10 dispatches per MoE layer: the shared expert gate rides in the router matvec (E + 1 rows)', async () => {
+    const model = await load('moe', 'q8');
+    try {
+      const config = TINY_CONFIGS.moe;
+      const graph = model.session.forward.decode;
+      graph.update({ pos0: 3, tokens: 1 });
+      // mixer 3 (qkv | in_proj, attention | gdn step, o_proj | out_proj) + router, top-k, experts
+      // gate_up, experts down, shared gate_up, shared down, combine; + embedding, LM head, sampler 2.
+      expect(graph.dispatchCount()).toBe(10 * config.numLayers + 4);
+      expect(model.session.weightPlan.matrices.find((m) => m.key === 'layers.0.moe.router')?.rows).toBe(config.moe!.numExperts + 1);
+      expect(graph.nodes.some((n) => n.label.includes('shared gate') && !n.label.includes('gate_up'))).toBe(false);
+    } finally {
+      model.dispose();
+    }
+  });
+});

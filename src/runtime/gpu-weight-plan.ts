@@ -7,6 +7,7 @@
  *   GDN        inProj  = [in_proj_qkv ; in_proj_z ; in_proj_b ; in_proj_a]        §4.1
  *   MLP        gateUp  = [gate_proj ; up_proj]   (SwiGLU epilogue)                  §5
  *   MoE        experts.gateUp = per expert [gate ; up] (the checkpoint's fused layout) §5
+ *              router  = [router (E rows) ; shared_expert_gate (1 row)]: E logits and the shared gate
  * Small vectors (norms, A_log, dt_bias, conv1d taps) stay f32.
  */
 import { InvalidArgumentError, OutOfGpuMemoryError } from '../errors.js';
@@ -137,7 +138,10 @@ export function planGpuWeights(config: Qwen35Config, formats: WeightFormats, max
       const e = moe.numExperts;
       const inter = moe.moeIntermediateSize;
       const shared = moe.sharedExpertIntermediateSize;
-      matrix(`${p}.moe.router`, 'router', 'f32', h, [{ path: `${p}.moe.router`, rows: e }]);
+      matrix(`${p}.moe.router`, 'router', 'f32', h, [
+        { path: `${p}.moe.router`, rows: e },
+        { path: `${p}.moe.sharedExpertGate`, rows: 1 },
+      ]);
       matrix(`${p}.moe.gateUp`, 'experts', formats.experts, h, [{ path: `${p}.moe.gateUp`, rows: e * 2 * inter }], 2 * inter);
       matrix(`${p}.moe.down`, 'experts', formats.experts, inter, [{ path: `${p}.moe.down`, rows: e * h }], h);
       matrix(`${p}.moe.sharedGateUp`, 'mlp', formats.mlp, h, [
@@ -145,7 +149,6 @@ export function planGpuWeights(config: Qwen35Config, formats: WeightFormats, max
         { path: `${p}.moe.sharedUpProj`, rows: shared },
       ]);
       matrix(`${p}.moe.sharedDown`, 'mlp', formats.mlp, shared, [{ path: `${p}.moe.sharedDownProj`, rows: h }]);
-      matrix(`${p}.moe.sharedExpertGate`, 'router', 'f32', h, [{ path: `${p}.moe.sharedExpertGate`, rows: 1 }]);
     } else {
       const inter = config.intermediateSize;
       matrix(`${p}.mlp.gateUp`, 'mlp', formats.mlp, h, [

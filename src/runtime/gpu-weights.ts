@@ -40,12 +40,12 @@ export interface GpuMlpWeights {
   down: GpuMatrix;
 }
 export interface GpuMoeWeights {
+  /** [E + 1, hidden]: the router's rows, then the shared expert's gate row. */
   router: GpuMatrix;
   gateUp: GpuMatrix;
   down: GpuMatrix;
   sharedGateUp: GpuMatrix;
   sharedDown: GpuMatrix;
-  sharedExpertGate: GpuMatrix;
 }
 export interface GpuLayerWeights {
   inputNorm: GPUBuffer;
@@ -367,7 +367,6 @@ export function assemble(m: Map<string, GpuMatrix>, v: Map<string, GPUBuffer>, p
         down: mat(`${p}.moe.down`),
         sharedGateUp: mat(`${p}.moe.sharedGateUp`),
         sharedDown: mat(`${p}.moe.sharedDown`),
-        sharedExpertGate: mat(`${p}.moe.sharedExpertGate`),
       };
     } else {
       layer.mlp = { gateUp: mat(`${p}.mlp.gateUp`), down: mat(`${p}.mlp.down`) };

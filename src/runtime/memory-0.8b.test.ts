@@ -26,13 +26,13 @@
  * eight blocks (128 MiB, 9 % of the 1.4 GiB checkpoint), fails if the loader held the bf16
  * embedding (485 MiB) or any whole f32 projection of the larger ones.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireGpu, type GpuContext } from '../gpu/device.js';
 import { convertCheckpoint } from '../io/convert.js';
 import { writeFolderAtomically } from '../io/folder-writer.js';
-import { PACKED_MANIFEST } from '../io/packed-manifest.js';
+import { PACKED_MANIFEST, PACKED_VERSION } from '../io/packed-manifest.js';
 import { FsCheckpointSource } from '../io/sources/fs.js';
 import { formatBytes, MEMORY_CATEGORIES } from '../gpu/allocator.js';
 import { predictMemory } from '../model/memory.js';
@@ -79,9 +79,13 @@ function expectPredictedQ4Memory(model: Qwen35Model, maxContext: number): void {
   for (const c of MEMORY_CATEGORIES) expect(m.measured[c], c).toBe(m.predicted.byCategory[c]);
 }
 
-/** Converts once; a concurrent run that finished first wins (its folder is complete). */
+/** Converts once (again when a kept folder is of an older packed version); a concurrent run that finished first wins. */
 async function ensurePackedQ4(): Promise<void> {
-  if (existsSync(join(Q4_DIR, PACKED_MANIFEST))) return;
+  const manifest = join(Q4_DIR, PACKED_MANIFEST);
+  if (existsSync(manifest)) {
+    if ((JSON.parse(readFileSync(manifest, 'utf8')) as { version?: unknown }).version === PACKED_VERSION) return;
+    rmSync(Q4_DIR, { recursive: true, force: true });
+  }
   const source = new FsCheckpointSource(BF16_DIR);
   await writeFolderAtomically(Q4_DIR, async (write) => void (await convertCheckpoint(source, { write }, { weightFormat: 'q4' }))).catch(
     (e: NodeJS.ErrnoException) => {
