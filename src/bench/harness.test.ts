@@ -93,7 +93,12 @@ describe('runBenchmark on the tiny model', () => {
       expect(d.bytesPerToken).toEqual(meanDecodeTraffic(model.config, model.session.weightPlan, model.session.options, d.context + 2, 3));
       expect(d.effectiveGBps).toBeCloseTo((d.bytesPerToken.total * d.tokensPerSecond.median) / 1e9, 9);
       expect(d.percentOfProbe!).toBeCloseTo((100 * d.effectiveGBps) / probe.gbps, 9);
+      // Each run reads back 4 ids (the fed token's, then 3 steps'), warm-up runs included.
+      expect(d.hostWaits!.mode).toBe('paced');
+      expect(d.hostWaits!.waits).toBe((result.parameters.warmup + result.parameters.repetitions) * 4);
+      expect(d.hostWaits!.polledMs).toBeGreaterThan(0);
     }
+    expect(benchMarkdown(result)).toMatch(/\| tiny q4 \| 0 \| 3 \| .* \| paced(, [\d.]+ % polling)? \|/);
   });
 
   it('profile: dispatches per token of the decode graph, every node timed under a known kind', () => {

@@ -144,7 +144,9 @@ export async function benchModel(model: Qwen35Model, p: RunParameters, probeGBps
       say('decode', `decode ${p.decodeTokens} tokens after ${context}`);
       const fixture = await prepareDecode(model, context, p.seed);
       try {
+        session.pacer.resetStats();
         const tps = summarize(await repeat(p, control, () => fixture.measure(p.decodeTokens)));
+        const hostWaits = { mode: session.pacer.mode, ...session.pacer.stats };
         // The timed steps feed positions context+1 … context+tokens and attend one more position each.
         const bytes = meanDecodeTraffic(model.config, session.weightPlan, session.options, context + 2, p.decodeTokens);
         const effectiveGBps = (bytes.total * tps.median) / 1e9;
@@ -156,6 +158,7 @@ export async function benchModel(model: Qwen35Model, p: RunParameters, probeGBps
           bytesPerToken: bytes,
           effectiveGBps,
           ...(probeGBps ? { percentOfProbe: (100 * effectiveGBps) / probeGBps } : {}),
+          hostWaits,
         });
       } finally {
         fixture.release();

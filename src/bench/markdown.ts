@@ -4,7 +4,7 @@
  */
 import { formatBytes } from '../gpu/allocator.js';
 import { adapterLabel } from './environment.js';
-import type { BenchResult, CompareResult, ModelResult } from './schema.js';
+import type { BenchResult, CompareResult, DecodePoint, ModelResult } from './schema.js';
 import type { Summary } from './stats.js';
 
 /** Three significant digits, no exponent for everyday magnitudes. */
@@ -57,12 +57,26 @@ function prefillSection(r: BenchResult): string {
   return ['## Prefill and time to first token', '', table(['model', 'prompt', 'tok/s (median)', 'tok/s min–max', 'TTFT ms (median)', 'TTFT min–max'], rows)].join('\n');
 }
 
+/** "paced, 18 % polling" (older records: "n/a"). */
+function hostWaitCell(d: DecodePoint): string {
+  const w = d.hostWaits;
+  if (!w) return 'n/a';
+  const waited = w.sleptMs + w.polledMs;
+  return waited > 0 ? `${w.mode}, ${fmt((100 * w.polledMs) / waited)} % polling` : w.mode;
+}
+
 function decodeSection(r: BenchResult): string {
   const rows = r.models.flatMap((m) =>
-    m.decode.map((d) => [modelId(m), String(d.context), String(d.tokens), fmt(d.tokensPerSecond.median), iqr(d.tokensPerSecond), range(d.tokensPerSecond), fmt(d.msPerToken.median)]),
+    m.decode.map((d) => [modelId(m), String(d.context), String(d.tokens), fmt(d.tokensPerSecond.median), iqr(d.tokensPerSecond), range(d.tokensPerSecond), fmt(d.msPerToken.median), hostWaitCell(d)]),
   );
   if (rows.length === 0) return '';
-  return ['## Decode', '', table(['model', 'context', 'steps', 'tok/s (median)', 'IQR', 'min–max', 'ms/token'], rows)].join('\n');
+  return [
+    '## Decode',
+    '',
+    'Host waits: how the host waited for each sampled id (paced: asleep on a timer, then polling), and the share of the waiting spent polling.',
+    '',
+    table(['model', 'context', 'steps', 'tok/s (median)', 'IQR', 'min–max', 'ms/token', 'host waits'], rows),
+  ].join('\n');
 }
 
 function profileSection(m: ModelResult): string {

@@ -11,7 +11,7 @@ import type { DecodeTraffic } from './traffic.js';
 import type { KernelProfile } from './profile.js';
 import type { BandwidthResult, MatmulPoint, MatvecBench, SamplerPoint } from './kernels-linear.js';
 import type { AttentionDecodeBench, GdnPrefillBench } from './kernels-mixers.js';
-import type { GpuWaitMode } from '../gpu/wait-pacer.js';
+import type { GpuWaitMode, WaitStats } from '../gpu/wait-pacer.js';
 import type { WeightFormats } from '../runtime/gpu-weight-plan.js';
 
 export const BENCH_SCHEMA = 'qwen35-bench/1';
@@ -81,6 +81,8 @@ export interface DecodePoint {
   effectiveGBps: number;
   /** effectiveGBps / the bandwidth probe's GB/s × 100 (the headline figure); absent without a probe. */
   percentOfProbe?: number;
+  /** The host's waits for sampled ids over all runs of the point, warm-up included (session.pacer.stats); absent in older records. */
+  hostWaits?: WaitStats & { mode: GpuWaitMode };
 }
 
 export interface GdnPrefillComparison {
