@@ -41,7 +41,7 @@ describe('benchMarkdown', () => {
     // Prefill [100, 200, 300] tok/s over 128 tokens → TTFT 1280, 640, 426.7 ms.
     expect(row(hw, 'tiny q4', '128')).toEqual(['tiny q4', '128', '200', '100–300', '640', '427–1,280']);
     // Decode at context 0: [40, 50, 60] → IQR 45–55, ms/token median 1000/50 = 20.
-    expect(row(hw, 'tiny q4', '0', '16')).toEqual(['tiny q4', '0', '16', '50', '45–55', '40–60', '20']);
+    expect(row(hw, 'tiny q4', '0', '16')).toEqual(['tiny q4', '0', '16', '50', '45–55', '40–60', '20', 'n/a']); // a record without hostWaits
     expect(row(hw, 'tiny q4 (whole prefill)')).toEqual(['tiny q4 (whole prefill)', '512', '15', '50', '3.5× (IQR 3.25–3.75)']);
     expect(hw).toContain('1 warm-up + 3 timed runs per point');
     expect(hw).toContain('- tiny decode context 4096: needs a context of 4226 tokens');
