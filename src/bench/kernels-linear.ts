@@ -105,27 +105,36 @@ export interface MatvecBench {
   adapter: string;
 }
 
+/** A synthetic [rows, cols] matrix in `format`, x [tokens, cols] and y [tokens, rows] for `run`; all freed after. */
+async function withOperands<T>(ctx: KernelContext, format: WeightFormat, rows: number, cols: number, tokens: number, run: (b: { w: GpuMatrix; x: GPUBuffer; y: GPUBuffer }) => Promise<T>): Promise<T> {
+  const w = uploadSynthetic(ctx, format, rows, cols);
+  const buffers: GPUBuffer[] = [];
+  try {
+    const x = uploadStorage(ctx, new Random(cols).normals(tokens * cols), 'bench x');
+    buffers.push(x);
+    const y = createStorage(ctx, tokens * rows * 4, 'bench y');
+    buffers.push(y);
+    return await run({ w, x, y });
+  } finally {
+    destroyMatrix(ctx, w);
+    buffers.forEach((buf) => ctx.allocator.destroy(buf));
+  }
+}
+
 export async function benchMatvec(ctx: KernelContext, opts: TimingOptions & { formats?: WeightFormat[]; shapes?: MatrixShape[] } = {}): Promise<MatvecBench> {
   const points: MatvecPoint[] = [];
   for (const shape of opts.shapes ?? QWEN35_08B_MATVECS) {
     for (const format of opts.formats ?? WEIGHT_FORMATS) {
       const { rows, cols } = shape;
-      const w = uploadSynthetic(ctx, format, rows, cols);
-      const x = uploadStorage(ctx, new Random(cols).normals(cols), 'bench x');
-      const y = createStorage(ctx, rows * 4, 'bench y');
       const bytes = dataBytes(format, rows, cols) + scaleBytes(format, rows, cols) + 4 * (rows + cols);
       const variants = shape.sweepRows && format === 'q4' ? [4, MATVEC_ROWS, 16, 32] : [MATVEC_ROWS];
-      try {
+      await withOperands(ctx, format, rows, cols, 1, async (b) => {
         for (const rowsPerWorkgroup of variants) {
-          const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: rowsPerWorkgroup })).bind({ w, x, y }, shape.name);
+          const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: rowsPerWorkgroup })).bind(b, shape.name);
           const ms = await medianMs(ctx, linear.dispatches, opts);
           points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup, bytes, ms, gbps: bytes / ms / 1e6 });
         }
-      } finally {
-        destroyMatrix(ctx, w);
-        ctx.allocator.destroy(x);
-        ctx.allocator.destroy(y);
-      }
+      });
     }
   }
   return { points, adapter: describeGpu(ctx.gpu) };
@@ -149,18 +158,11 @@ export async function benchMatmul(ctx: KernelContext, opts: TimingOptions & { fo
   for (const shape of opts.shapes ?? QWEN35_08B_MATVECS.filter((m) => !m.sweepRows)) {
     for (const format of opts.formats ?? ['q4' as const]) {
       const { rows, cols } = shape;
-      const w = uploadSynthetic(ctx, format, rows, cols);
-      const x = uploadStorage(ctx, new Random(cols).normals(tokens * cols), 'bench x');
-      const y = createStorage(ctx, tokens * rows * 4, 'bench y');
-      try {
-        const linear = (await createLinear(ctx, { format, rows, cols, tokens, epilogue: 'store' })).bind({ w, x, y }, shape.name);
+      await withOperands(ctx, format, rows, cols, tokens, async (b) => {
+        const linear = (await createLinear(ctx, { format, rows, cols, tokens, epilogue: 'store' })).bind(b, shape.name);
         const ms = await medianMs(ctx, linear.dispatches, opts);
         points.push({ shape: shape.name, format, rows, cols, tokens, ms, gflops: (2 * rows * cols * tokens) / ms / 1e6 });
-      } finally {
-        destroyMatrix(ctx, w);
-        ctx.allocator.destroy(x);
-        ctx.allocator.destroy(y);
-      }
+      });
     }
   }
   return { points, adapter: describeGpu(ctx.gpu) };

@@ -132,7 +132,8 @@ interface Context {
 
 /** The flags that compare two configurations of each model in one process. */
 const INTERLEAVED = ['compare-formats', 'compare-subgroups', 'compare-waits'] as const;
-const interleaved = (v: Values): boolean => INTERLEAVED.some((f) => v[f] !== undefined && v[f] !== false);
+const comparisons = (v: Values) => INTERLEAVED.filter((f) => v[f] !== undefined && v[f] !== false);
+const interleaved = (v: Values): boolean => comparisons(v).length > 0;
 
 /** What B differs in from A: the weight formats, the device (subgroups off) or the host's GPU waits. */
 interface Variants {
@@ -143,7 +144,7 @@ interface Variants {
 }
 
 async function variantsFor(v: Values, gpu: GpuContext): Promise<Variants> {
-  const chosen = INTERLEAVED.filter((f) => v[f] !== undefined && v[f] !== false);
+  const chosen = comparisons(v);
   if (chosen.length > 1) throw new InvalidArgumentError(`compare one thing at a time: ${chosen.map((f) => `--${f}`).join(' and ')} given together`);
   const formats = list(v['compare-formats']);
   if (formats) {

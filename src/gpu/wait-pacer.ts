@@ -92,4 +92,4 @@ export function defaultWaitMode(runtime: 'browser' | 'node'): GpuWaitMode {
 export const timerSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** performance.now() and `sleep` (the session races its sleeps against a device loss). */
-export const hostClock = (sleep: (ms: number) => Promise<void> = timerSleep): PacerClock => ({ now: () => performance.now(), sleep });
+export const hostClock = (sleep: (ms: number) => Promise<void>): PacerClock => ({ now: () => performance.now(), sleep });

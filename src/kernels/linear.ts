@@ -131,9 +131,10 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   checkLinearShape('linear', shape);
   const { format, rows, cols, epilogue } = shape;
   // matvec.wgsl's partial sums: one per accumulator (rows, + Σh² with normInput) per thread.
-  const partialBytes = matvecThreads(format, cols) * ((shape.matvecRows ?? MATVEC_ROWS) + (shape.normInput ? 1 : 0)) * 4;
+  const matvecRows = shape.matvecRows ?? MATVEC_ROWS;
+  const partialBytes = matvecThreads(format, cols) * (matvecRows + (shape.normInput ? 1 : 0)) * 4;
   if (partialBytes > ctx.gpu.limits.maxComputeWorkgroupStorageSize) {
-    throw new InvalidArgumentError(`linear: ${shape.matvecRows} matvec rows per workgroup need ${partialBytes} bytes of workgroup memory; the device allows ${ctx.gpu.limits.maxComputeWorkgroupStorageSize}`);
+    throw new InvalidArgumentError(`linear: ${matvecRows} matvec rows per workgroup need ${partialBytes} bytes of workgroup memory; the device allows ${ctx.gpu.limits.maxComputeWorkgroupStorageSize}`);
   }
   const [matvec, matmul] = await Promise.all([
     ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, shape.normInput !== undefined, shape.matvecRows) }),

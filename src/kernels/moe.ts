@@ -164,15 +164,13 @@ export interface MoeCombineShape {
   hidden: number;
   topK: number;
   tokens: number;
-  /** Where sharedGate holds the gate logits: row length and column (default 1 and 0: one per token). */
-  gateStride?: number;
-  gateColumn?: number;
+  /** Where sharedGate holds each token's gate logit: row length and column (the router's logits: E + 1 and E). */
+  gateStride: number;
+  gateColumn: number;
 }
 
 export async function createMoeCombine(ctx: KernelContext, shape: MoeCombineShape) {
-  const { hidden, topK, tokens } = shape;
-  const gateStride = shape.gateStride ?? 1;
-  const gateColumn = shape.gateColumn ?? 0;
+  const { hidden, topK, tokens, gateStride, gateColumn } = shape;
   if (!positive(hidden, topK, tokens, gateStride) || !(Number.isInteger(gateColumn) && gateColumn >= 0 && gateColumn < gateStride)) {
     throw new InvalidArgumentError(`moe combine: invalid shape hidden=${hidden} topK=${topK} tokens=${tokens} gateStride=${gateStride} gateColumn=${gateColumn}`);
   }
