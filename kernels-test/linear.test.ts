@@ -29,8 +29,10 @@ interface Case {
   maxPartBytes?: number;
   /** The matvec normalises x itself (normInput); the matmul reads the normalised rows. */
   normInput?: boolean;
-  /** Weight rows per matvec workgroup (default 8). */
+  /** Weight rows per matvec row group (default 8). */
   matvecRows?: number;
+  /** Matvec row groups per workgroup (default: matvecLayout's). */
+  matvecGroups?: number;
 }
 
 const EPS = 1e-6;
@@ -45,7 +47,7 @@ async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<voi
   const matrix = uploadMatrix(ctx, 'w', values, c.rows, c.cols, c.format, { maxPartBytes: c.maxPartBytes });
   if (c.maxPartBytes) expect(matrix.parts.length).toBeGreaterThan(1);
   const normInput = c.normInput ? { eps: EPS } : undefined;
-  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput, matvecRows: c.matvecRows });
+  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput, matvecRows: c.matvecRows, matvecGroups: c.matvecGroups });
   const normWeight = rnd.normals(c.cols, 0.5);
   const normBuf = uploadStorage(ctx, normWeight, 'norm w');
   for (const T of c.tokenCounts) {
@@ -127,6 +129,16 @@ describe.each(GPU_VARIANTS)('linear ($name)', (variant) => {
         await checkCase(ctx, { format, rows: 74, cols: 70, epilogue: 'swiglu', tokenCounts: [1], matvecRows, normInput: true }, 10);
       }
     });
+    it(`${format} matvec with 1 / 8 row groups per workgroup: store [37, 100], swiglu [74, 70] normInput, split add [150, 70], T = 1`, async ({ skip }) => {
+      if (!(await variantAvailable(variant))) skip();
+      const ctx = await gpuContext(variant);
+      const maxPartBytes = dataBytes(format, 40, 70);
+      for (const matvecGroups of [1, 8]) {
+        await checkCase(ctx, { format, rows: 37, cols: 100, epilogue: 'store', tokenCounts: [1], matvecGroups }, 11);
+        await checkCase(ctx, { format, rows: 74, cols: 70, epilogue: 'swiglu', tokenCounts: [1], matvecGroups, normInput: true }, 12);
+        await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'add', tokenCounts: [1], matvecGroups, maxPartBytes }, 13);
+      }
+    });
   }
 });
 
@@ -152,6 +164,8 @@ describe('linear errors', () => {
     expect(() => plain.bind({ w: m, x, y })).toThrow(InvalidArgumentError);
     await expect(createLinear(ctx, { format: 'q8', rows: 7, cols: 32, tokens: 1, epilogue: 'swiglu' })).rejects.toThrow(InvalidArgumentError);
     await expect(createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 1, epilogue: 'store', matvecRows: 3 })).rejects.toThrow(/matvecRows/);
+    await expect(createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 1, epilogue: 'store', matvecGroups: 3 })).rejects.toThrow(/matvecGroups must be one of 1, 2, 4, 8/);
+    await expect(createLinear(ctx, { format: 'f32', rows: 8, cols: 1024, tokens: 1, epilogue: 'store', matvecGroups: 8 })).rejects.toThrow(/at most \d+ threads \(256 per group\)/);
     expect(() => plain.bind({ w: m, x: createStorage(ctx, 3 * 32 * 4, 'x3'), y: createStorage(ctx, 3 * 8 * 4, 'y3') }).setTokens(4)).toThrow(RangeError);
     destroyMatrix(ctx, m);
   });

@@ -4,9 +4,12 @@
 // multiplies by that expert's rows (llama.cpp mul_mat_id style), so expert ids never go back to
 // the CPU; slots whose expert lies in another part of the matrix do nothing.
 //
-// Each workgroup computes ROWS weight rows. Every thread walks the rows in 16-byte words
-// (k = lid, lid + WG, ...), loads the matching x values once and uses them for all ROWS rows;
-// the per-row sums are reduced with subgroupAdd (HAS_SUBGROUPS) or a shared-memory tree.
+// A workgroup is GROUPS row groups of TPR threads; each group computes ROWS weight rows (several
+// groups make a workgroup big enough for a full GPU core when rows are short: 32 threads per
+// workgroup would leave half of an NVIDIA SM empty at its resident-workgroup limit). Every thread
+// of a group walks the rows in 16-byte words (k = lane, lane + TPR, ...), loads the matching x
+// values once and uses them for all ROWS rows; the per-row sums are reduced over the group with
+// subgroupAdd (HAS_SUBGROUPS, subgroups no wider than a group) or a shared-memory tree.
 // Epilogues: store y = W·x; EPILOGUE_ADD y += W·x (the residual add fused into o/out/down
 // projections); SWIGLU: a unit's rows are [gate (outs); up (outs)] and y_i = silu(g_i)·u_i.
 // NORM_X (the zero-centred RMSNorm of §2 fused in front, saving its dispatch): x is the
@@ -18,7 +21,9 @@
 enable subgroups;
 #endif
 
-const WG: u32 = {{WG}};
+const TPR: u32 = {{TPR}};        // threads per row group: a power of two
+const GROUPS: u32 = {{GROUPS}};  // row groups per workgroup
+const WG: u32 = TPR * GROUPS;
 const ROWS: u32 = {{ROWS}};
 #if SWIGLU
 const OUTS: u32 = ROWS / 2u;
@@ -40,7 +45,7 @@ struct Params {
   out_offset: u32,    // index of the unit's first output within a slot's y row (part.rowStart)
   out_stride: u32,    // y elements per slot
   slots: u32,
-  blocks: u32,        // workgroups per slot: ceil(outs / OUTS)
+  blocks: u32,        // workgroups per slot: ceil(outs / (GROUPS · OUTS))
   first_expert: u32,  // EXPERTS: this part holds experts [first_expert, first_expert + part_experts)
   part_experts: u32,
   top_k: u32,
@@ -110,14 +115,15 @@ fn load_vec4(from_norm: bool, base: u32, c: u32) -> vec4<f32> {
 #endif
 }
 
-// The matvec input at columns c .. c + 3: x, or with NORM_X h·(1 + w) before the factor r.
+// The matvec input at columns c .. c + 3 (x, or with NORM_X h·(1 + w) before the factor r),
+// times W_X_SCALE for w_word_dot.
 fn x_vec4(base: u32, c: u32) -> vec4<f32> {
   let v = load_vec4(false, base, c);
 #if NORM_X
   sumsq += dot(v, v);
-  return v * (1.0 + load_vec4(true, 0u, c));
+  return v * (1.0 + load_vec4(true, 0u, c)) * W_X_SCALE;
 #else
-  return v;
+  return v * W_X_SCALE;
 #endif
 }
 
@@ -142,34 +148,43 @@ fn x_word(base: u32, k: u32) -> array<vec4<f32>, W_WORD_VEC4S> {
   return xs;
 }
 
-// Sums each accumulator over the workgroup; leaves partial sums in partials[0..n) and returns n.
-fn reduce_rows(acc: array<f32, ACCS>, lid: u32, sg_size: u32) -> u32 {
+// Sums each accumulator over lid's row group; returns where the group's partial sums lie:
+// partials[first .. first + count), as vec2(first, count).
+fn reduce_rows(acc: array<f32, ACCS>, lid: u32, sg_size: u32) -> vec2u {
 #if HAS_SUBGROUPS
-  var s: array<f32, ACCS>;
-  for (var r = 0u; r < ACCS; r++) {
-    s[r] = subgroupAdd(acc[r]);
+  if (sg_size <= TPR) {  // each subgroup lies inside one group (both are aligned powers of two)
+    var s: array<f32, ACCS>;
+    for (var r = 0u; r < ACCS; r++) {
+      s[r] = subgroupAdd(acc[r]);
+    }
+    if (lid % sg_size == 0u) { partials[lid / sg_size] = s; }
+    workgroupBarrier();
+    let count = TPR / sg_size;
+    return vec2((lid / TPR) * count, count);
   }
-  if (lid % sg_size == 0u) { partials[lid / sg_size] = s; }
-  workgroupBarrier();
-  return (WG + sg_size - 1u) / sg_size;
-#else
+#endif
+  return tree_reduce(acc, lid);
+}
+
+// The shared-memory tree over each group's TPR threads; the total lands at the group's first thread.
+fn tree_reduce(acc: array<f32, ACCS>, lid: u32) -> vec2u {
   partials[lid] = acc;
   workgroupBarrier();
-  for (var half = WG / 2u; half > 0u; half >>= 1u) {
-    if (lid < half) {
+  let lane = lid % TPR;
+  for (var half = TPR / 2u; half > 0u; half >>= 1u) {
+    if (lane < half) {
       for (var r = 0u; r < ACCS; r++) {
         partials[lid][r] += partials[lid + half][r];
       }
     }
     workgroupBarrier();
   }
-  return 1u;
-#endif
+  return vec2(lid - lane, 1u);
 }
 
-fn row_total(r: u32, n: u32) -> f32 {
+fn row_total(r: u32, span: vec2u) -> f32 {
   var t = 0.0;
-  for (var g = 0u; g < n; g++) {
+  for (var g = span.x; g < span.x + span.y; g++) {
     t += partials[g][r];
   }
   return t;
@@ -190,7 +205,8 @@ fn main(
   let flat = wg.x + wg.y * nwg.x;
   let slot = flat / p.blocks;
   if (slot >= p.slots) { return; }  // uniform per workgroup
-  let out0 = (flat % p.blocks) * OUTS;
+  let lane = lid % TPR;
+  let out0 = (flat % p.blocks) * (GROUPS * OUTS) + (lid / TPR) * OUTS;
 #if EXPERTS
   let expert = ids[slot];
   if (expert < p.first_expert || expert >= p.first_expert + p.part_experts) { return; }
@@ -211,7 +227,7 @@ fn main(
     word_base[r] = (row_base + min(unit_row(out0, r), p.unit_rows - 1u)) * p.words_per_row;
   }
   var acc: array<f32, ACCS>;
-  for (var k = lid; k < p.words_per_row; k += WG) {
+  for (var k = lane; k < p.words_per_row; k += TPR) {
     let xs = x_word(x_base, k);
     for (var r = 0u; r < ROWS; r++) {
       let wi = word_base[r] + k;
@@ -222,17 +238,17 @@ fn main(
   acc[SUMSQ] = sumsq;
 #endif
 
-  let n = reduce_rows(acc, lid, sg_size);
-  if (lid < OUTS && out0 + lid < p.outs) {
+  let span = reduce_rows(acc, lid, sg_size);
+  if (lane < OUTS && out0 + lane < p.outs) {
 #if NORM_X
-    let r = inverseSqrt(row_total(SUMSQ, n) / f32(p.cols) + p.norm_eps);
+    let r = inverseSqrt(row_total(SUMSQ, span) / f32(p.cols) + p.norm_eps);
 #else
     let r = 1.0;
 #endif
-    let v = row_total(lid, n) * r;
-    let yi = slot * p.out_stride + p.out_offset + out0 + lid;
+    let v = row_total(lane, span) * r;
+    let yi = slot * p.out_stride + p.out_offset + out0 + lane;
 #if SWIGLU
-    y[yi] = v / (1.0 + exp(-v)) * (row_total(lid + OUTS, n) * r);
+    y[yi] = v / (1.0 + exp(-v)) * (row_total(lane + OUTS, span) * r);
 #elif EPILOGUE_ADD
     y[yi] += v;
 #else

@@ -28,6 +28,41 @@ const W_NEXT_BINDING: u32 = 2u;
 const W_WORD_VEC4S: u32 = W_WORD_ELEMS / 4u;
 const W_GROUP: u32 = 32u;
 
+fn bf16x4(a: u32, b: u32) -> vec4<f32> {
+  return bitcast<vec4<f32>>(vec4(a << 16u, a & 0xffff0000u, b << 16u, b & 0xffff0000u));
+}
+
+// Small integers become floats without a conversion instruction: the bits 0x4B000000 | n are the
+// f32 2^23 + n (exact for n < 2^23), so one subtraction gives n minus any offset exactly. The codes
+// are masked in place, not shifted down: code c at bit 4n (q4) or 8n (q8) reads as 2^23 + c·16^n
+// (q8: 256^n), and subtracting 2^23 + offset·16^n leaves (c − offset)·16^n exactly. W_X_SCALE =
+// 16^-n undoes the factor: the matvec multiplies x by it once per x value (reused for every row),
+// so each of its products equals (c − offset)·x bit for bit (exact powers of two); w_word_part
+// multiplies the codes by it. Only each u32's upper half is shifted (16^4 would leave the 23-bit
+// mantissa). Other formats: scale 1.
+const MAGIC: u32 = 0x4b000000u;
+const TWO_23: f32 = 8388608.0;
+#if FMT_Q4
+const W_X_SCALE = vec4(1.0, 1.0 / 16.0, 1.0 / 256.0, 1.0 / 4096.0);
+#elif FMT_Q8
+const W_X_SCALE = vec4(1.0, 1.0 / 256.0, 1.0, 1.0 / 256.0);
+#else
+const W_X_SCALE = vec4(1.0);
+#endif
+
+// The four 4-bit codes in the low 16 bits of u (element n in bits 4n..4n+3), minus 8 (w = (c − 8)·s), over W_X_SCALE.
+fn q4x4_scaled(u: u32) -> vec4<f32> {
+  let codes = vec4(u) & vec4(0xfu, 0xf0u, 0xf00u, 0xf000u);
+  return bitcast<vec4<f32>>(codes | vec4(MAGIC)) - (TWO_23 + vec4(8.0, 128.0, 2048.0, 32768.0));
+}
+
+// Four int8 (element 4i in the low byte), over W_X_SCALE: byte ^ 0x80 is the value + 128.
+fn i8x4_scaled(u: u32) -> vec4<f32> {
+  let biased = u ^ 0x80808080u;
+  let codes = vec4(biased, biased, biased >> 16u, biased >> 16u) & vec4(0xffu, 0xff00u, 0xffu, 0xff00u);
+  return bitcast<vec4<f32>>(codes | vec4(MAGIC)) - (TWO_23 + vec4(128.0, 32768.0, 128.0, 32768.0));
+}
+
 // Elements 4j..4j+3 of a word, before the group scale (j < W_WORD_VEC4S).
 fn w_word_part(word: vec4<u32>, j: u32) -> vec4<f32> {
 #if FMT_F32
@@ -38,36 +73,15 @@ fn w_word_part(word: vec4<u32>, j: u32) -> vec4<f32> {
   // bf16 is the top half of an f32: element 2i is the low half of u32 i.
   return bf16x4(word[2u * j], word[2u * j + 1u]);
 #elif FMT_Q8
-  return i8x4(word[j]);
+  return i8x4_scaled(word[j]) * W_X_SCALE;
 #elif FMT_Q4
   // Eight 4-bit codes per u32, element 8i + n in bits 4n..4n+3.
-  return q4x4(word[j >> 1u] >> ((j & 1u) * 16u));
+  return q4x4_scaled(word[j >> 1u] >> ((j & 1u) * 16u)) * W_X_SCALE;
 #endif
 }
 
-fn bf16x4(a: u32, b: u32) -> vec4<f32> {
-  return bitcast<vec4<f32>>(vec4(a << 16u, a & 0xffff0000u, b << 16u, b & 0xffff0000u));
-}
-
-// Small integers become floats without a conversion instruction: the bits 0x4B000000 | n are the
-// f32 2^23 + n (exact for n < 2^23), so one subtraction gives n minus any offset exactly.
-const MAGIC: u32 = 0x4b000000u;
-const TWO_23: f32 = 8388608.0;
-
-// Four int8 (element 4i in the low byte): byte ^ 0x80 is the value + 128.
-fn i8x4(u: u32) -> vec4<f32> {
-  let biased = (vec4(u, u >> 8u, u >> 16u, u >> 24u) & vec4(0xffu)) ^ vec4(0x80u);
-  return bitcast<vec4<f32>>(biased | vec4(MAGIC)) - (TWO_23 + 128.0);
-}
-
-// The four 4-bit codes in the low 16 bits of u, minus 8 (w = (c − 8) · s).
-fn q4x4(u: u32) -> vec4<f32> {
-  let codes = vec4(u, u >> 4u, u >> 8u, u >> 12u) & vec4(15u);
-  return bitcast<vec4<f32>>(codes | vec4(MAGIC)) - (TWO_23 + 8.0);
-}
-
 // Σ over the word's elements of w·x before the group scale, straight-line (no dynamic indexing,
-// so nothing spills to local memory); xs holds the matching x values.
+// so nothing spills to local memory); xs holds the matching x values times W_X_SCALE.
 fn w_word_dot(word: vec4<u32>, xs: array<vec4<f32>, W_WORD_VEC4S>) -> f32 {
 #if FMT_F32
   return dot(bitcast<vec4<f32>>(word), xs[0]);
@@ -76,10 +90,10 @@ fn w_word_dot(word: vec4<u32>, xs: array<vec4<f32>, W_WORD_VEC4S>) -> f32 {
 #elif FMT_BF16
   return dot(bf16x4(word.x, word.y), xs[0]) + dot(bf16x4(word.z, word.w), xs[1]);
 #elif FMT_Q8
-  return dot(i8x4(word.x), xs[0]) + dot(i8x4(word.y), xs[1]) + dot(i8x4(word.z), xs[2]) + dot(i8x4(word.w), xs[3]);
+  return dot(i8x4_scaled(word.x), xs[0]) + dot(i8x4_scaled(word.y), xs[1]) + dot(i8x4_scaled(word.z), xs[2]) + dot(i8x4_scaled(word.w), xs[3]);
 #elif FMT_Q4
-  return dot(q4x4(word.x), xs[0]) + dot(q4x4(word.x >> 16u), xs[1]) + dot(q4x4(word.y), xs[2]) + dot(q4x4(word.y >> 16u), xs[3]) +
-    dot(q4x4(word.z), xs[4]) + dot(q4x4(word.z >> 16u), xs[5]) + dot(q4x4(word.w), xs[6]) + dot(q4x4(word.w >> 16u), xs[7]);
+  return dot(q4x4_scaled(word.x), xs[0]) + dot(q4x4_scaled(word.x >> 16u), xs[1]) + dot(q4x4_scaled(word.y), xs[2]) + dot(q4x4_scaled(word.y >> 16u), xs[3]) +
+    dot(q4x4_scaled(word.z), xs[4]) + dot(q4x4_scaled(word.z >> 16u), xs[5]) + dot(q4x4_scaled(word.w), xs[6]) + dot(q4x4_scaled(word.w >> 16u), xs[7]);
 #endif
 }
 

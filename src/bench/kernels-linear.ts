@@ -13,7 +13,7 @@ import { describeGpu } from '../gpu/device.js';
 import { bindBuffers, createStorage, gridFor, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { dataBytes, scaleBytes, WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
 import { packRows } from '../io/quantize.js';
-import { createLinear, MATVEC_ROWS } from '../kernels/linear.js';
+import { createLinear, matvecLayout } from '../kernels/linear.js';
 import { destroyMatrix, partByteLimit, planMatrixParts, uploadPackedPart, type GpuMatrix } from '../kernels/matrix.js';
 import { createSampler } from '../kernels/sampler.js';
 import { Random } from '../model/random.js';
@@ -54,7 +54,7 @@ export interface MatrixShape {
   name: string;
   rows: number;
   cols: number;
-  /** In q4, also time 4, 16 and 32 weight rows per workgroup (the tuning sweep), not only the default. */
+  /** In q4, also time 4, 16 and 32 weight rows per row group and 1–8 row groups per workgroup (the tuning sweep), not only the default. */
   sweepRows?: boolean;
 }
 
@@ -87,13 +87,18 @@ function uploadSynthetic(ctx: KernelContext, format: WeightFormat, rows: number,
   return m;
 }
 
+/** The q4 tuning sweep: rows per group at the default groups, then groups at the default rows. */
+const MATVEC_SWEEP: { rows?: number; groups?: number }[] = [{ rows: 4 }, {}, { rows: 16 }, { rows: 32 }, { groups: 1 }, { groups: 2 }, { groups: 8 }];
+
 export interface MatvecPoint {
   shape: string;
   format: WeightFormat;
   rows: number;
   cols: number;
-  /** Weight rows per matvec workgroup (LinearShape.matvecRows); absent in records from before the sweep (8). */
+  /** Weight rows per matvec row group (LinearShape.matvecRows); absent in records from before the sweep (8). */
   rowsPerWorkgroup?: number;
+  /** Matvec row groups per workgroup (LinearShape.matvecGroups); absent in records from before row groups (1). */
+  groupsPerWorkgroup?: number;
   /** Weights + scales + x + y bytes per call. */
   bytes: number;
   ms: number;
@@ -127,12 +132,12 @@ export async function benchMatvec(ctx: KernelContext, opts: TimingOptions & { fo
     for (const format of opts.formats ?? WEIGHT_FORMATS) {
       const { rows, cols } = shape;
       const bytes = dataBytes(format, rows, cols) + scaleBytes(format, rows, cols) + 4 * (rows + cols);
-      const variants = shape.sweepRows && format === 'q4' ? [4, MATVEC_ROWS, 16, 32] : [MATVEC_ROWS];
       await withOperands(ctx, format, rows, cols, 1, async (b) => {
-        for (const rowsPerWorkgroup of variants) {
-          const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: rowsPerWorkgroup })).bind(b, shape.name);
+        for (const variant of shape.sweepRows && format === 'q4' ? MATVEC_SWEEP : [{}]) {
+          const layout = matvecLayout(ctx, shape.name, format, cols, variant);
+          const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: layout.rows, matvecGroups: layout.groups })).bind(b, shape.name);
           const ms = await medianMs(ctx, linear.dispatches, opts);
-          points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup, bytes, ms, gbps: bytes / ms / 1e6 });
+          points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup: layout.rows, groupsPerWorkgroup: layout.groups, bytes, ms, gbps: bytes / ms / 1e6 });
         }
       });
     }

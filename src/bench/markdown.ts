@@ -125,8 +125,8 @@ function kernelSection(r: BenchResult): string {
     parts.push(`Bandwidth probe: ${fmt(b.gbps)} GB/s (streaming read of ${formatBytes(b.bytes)}; runs ${range(b.runs)} GB/s).`);
   }
   if (k?.matvec) {
-    const rows = k.matvec.points.map((x) => [x.shape, x.format, String(x.rowsPerWorkgroup ?? 8), fmt(x.ms), fmt(x.gbps), probe ? `${fmt((100 * x.gbps) / probe)}%` : 'n/a']);
-    parts.push('', 'Decode matvec (weights + scales + x + y bytes):', '', table(['shape', 'format', 'rows/WG', 'ms', 'GB/s', '% of probe'], rows));
+    const rows = k.matvec.points.map((x) => [x.shape, x.format, String(x.rowsPerWorkgroup ?? 8), String(x.groupsPerWorkgroup ?? 1), fmt(x.ms), fmt(x.gbps), probe ? `${fmt((100 * x.gbps) / probe)}%` : 'n/a']);
+    parts.push('', 'Decode matvec (weights + scales + x + y bytes; rows per row group, row groups per workgroup):', '', table(['shape', 'format', 'rows', 'groups', 'ms', 'GB/s', '% of probe'], rows));
   }
   if (k?.matmul) {
     const rows = k.matmul.map((x) => [x.shape, x.format, String(x.tokens), fmt(x.ms), fmt(x.gflops)]);

@@ -26,8 +26,10 @@ export interface LinearShape {
   epilogue: LinearEpilogue;
   /** The matvec normalises its input (bind with `norm`); eps of the zero-centred RMSNorm. */
   normInput?: { eps: number };
-  /** Weight rows per matvec workgroup (default MATVEC_ROWS): the benchmark's tuning sweep sets it. */
+  /** Weight rows per matvec row group (default MATVEC_ROWS): the benchmark's tuning sweep sets it. */
   matvecRows?: number;
+  /** Matvec row groups per workgroup (1, 2, 4 or 8; default from matvecLayout): swept by the benchmark too. */
+  matvecGroups?: number;
 }
 
 export interface LinearBuffers {
@@ -45,13 +47,52 @@ export interface BoundLinear {
 }
 
 /**
- * matvec.wgsl: weight rows per workgroup, and threads: one per 16-byte word of a row (a power of
- * two in [32, 256]), so short quantized rows keep every thread busy. Measured on an H100 against
- * fixed 64/128/256 threads with 2–8 rows and this rule with 4/8/16 rows: f32/f16 LM head as fast
- * (~3 TB/s), q8 and q4 about 2× faster than 128 threads × 4 rows.
+ * matvec.wgsl: weight rows per row group, and threads per group: one per 16-byte word of a row (a
+ * power of two in [32, 256]), so short quantized rows keep every thread busy. Measured on an H100
+ * against fixed 64/128/256 threads with 2–8 rows and this rule with 4/8/16 rows: f32/f16 LM head
+ * as fast (~3 TB/s), q8 and q4 about 2× faster than 128 threads × 4 rows.
  */
 export const MATVEC_ROWS = 8;
-const matvecThreads = (format: WeightFormat, cols: number): number => Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(wordsPerRow(format, cols)))));
+const matvecThreadsPerRow = (format: WeightFormat, cols: number): number => Math.min(256, Math.max(32, 2 ** Math.ceil(Math.log2(wordsPerRow(format, cols)))));
+/**
+ * Row groups fill a workgroup up to this many threads: GPUs cap the workgroups resident per core
+ * (32 per SM on NVIDIA Hopper/Ampere, 16 on Turing and consumer Ampere), so 32-thread workgroups
+ * (q4 rows of 1024 columns) could use at most half of an SM's threads. Not yet timed on a GPU
+ * against one group (the bench's sweep times both).
+ */
+const MATVEC_MIN_THREADS = 128;
+const MATVEC_GROUPS = [1, 2, 4, 8];
+
+/** How matvec.wgsl splits a workgroup: `groups` row groups of `threadsPerRow` threads, each computing `rows` weight rows. */
+export interface MatvecLayout {
+  rows: number;
+  threadsPerRow: number;
+  groups: number;
+}
+
+/**
+ * The matvec layout for rows of `cols` columns: `rows` (default MATVEC_ROWS) and `groups` (default:
+ * enough for MATVEC_MIN_THREADS threads, fewer where the partial sums would not fit in workgroup
+ * memory), checked against the device's workgroup limits.
+ */
+export function matvecLayout(ctx: KernelContext, kernel: string, format: WeightFormat, cols: number, o: { rows?: number; groups?: number; normInput?: boolean } = {}): MatvecLayout {
+  const rows = o.rows ?? MATVEC_ROWS;
+  const threadsPerRow = matvecThreadsPerRow(format, cols);
+  // matvec.wgsl's partial sums: one per accumulator (rows, + Σh² with normInput) per thread.
+  const bytes = (groups: number): number => groups * threadsPerRow * (rows + (o.normInput ? 1 : 0)) * 4;
+  const { maxComputeWorkgroupStorageSize: maxBytes, maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX } = ctx.gpu.limits;
+  const maxThreads = Math.min(maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
+  let groups = o.groups ?? Math.max(1, MATVEC_MIN_THREADS / threadsPerRow);
+  if (o.groups === undefined) {
+    while (groups > 1 && bytes(groups) > maxBytes) groups /= 2;
+  } else if (!MATVEC_GROUPS.includes(groups) || groups * threadsPerRow > maxThreads) {
+    throw new InvalidArgumentError(`${kernel}: matvecGroups must be one of ${MATVEC_GROUPS.join(', ')} with at most ${maxThreads} threads (${threadsPerRow} per group), got ${groups}`);
+  }
+  if (bytes(groups) > maxBytes) {
+    throw new InvalidArgumentError(`${kernel}: ${rows} matvec rows per group × ${groups} groups need ${bytes(groups)} bytes of workgroup memory; the device allows ${maxBytes}`);
+  }
+  return { rows, threadsPerRow, groups };
+}
 /** matmul.wgsl: tokens and weight rows per workgroup tile. */
 const MATMUL_TILE = 64;
 
@@ -74,12 +115,13 @@ export function epilogueDefines(format: WeightFormat, epilogue: LinearEpilogue |
 }
 
 /** Defines of a matvec.wgsl pipeline (x is read 16 bytes at a time when every row of it is 16-byte aligned). */
-export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, normInput = false, rows = MATVEC_ROWS): Defines {
-  return { ...epilogueDefines(format, epilogue), WG: matvecThreads(format, cols), ROWS: rows, X_VEC4: cols % 4 === 0, NORM_X: normInput };
+export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, layout: MatvecLayout, normInput = false): Defines {
+  return { ...epilogueDefines(format, epilogue), TPR: layout.threadsPerRow, GROUPS: layout.groups, ROWS: layout.rows, X_VEC4: cols % 4 === 0, NORM_X: normInput };
 }
 
 /** Workgroups per matvec slot for `outs` outputs. */
-export const matvecBlocks = (outs: number, epilogue: LinearEpilogue, rows = MATVEC_ROWS): number => Math.ceil(outs / (epilogue === 'swiglu' ? rows / 2 : rows));
+export const matvecBlocks = (outs: number, epilogue: LinearEpilogue, layout: MatvecLayout): number =>
+  Math.ceil(outs / ((epilogue === 'swiglu' ? layout.rows / 2 : layout.rows) * layout.groups));
 
 export function checkLinearShape(kernel: string, s: { rows: number; cols: number; tokens: number; epilogue: LinearEpilogue; matvecRows?: number }): void {
   const ok = [s.rows, s.cols, s.tokens].every((n) => Number.isInteger(n) && n > 0) && (s.epilogue !== 'swiglu' || s.rows % 2 === 0);
@@ -103,7 +145,7 @@ interface LinearPart {
   rowTiles: number;
 }
 
-function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, part: GpuMatrixPart, b: LinearBuffers, name: string): LinearPart {
+function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, layout: MatvecLayout, part: GpuMatrixPart, b: LinearBuffers, name: string): LinearPart {
   const swiglu = shape.epilogue === 'swiglu';
   const outs = swiglu ? part.rows / 2 : part.rows;
   const common = {
@@ -113,7 +155,7 @@ function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, part
     out_offset: swiglu ? 0 : part.rowStart,
     out_stride: swiglu ? shape.rows / 2 : shape.rows,
   };
-  const blocks = matvecBlocks(outs, shape.epilogue, shape.matvecRows);
+  const blocks = matvecBlocks(outs, shape.epilogue, layout);
   const rowTiles = Math.ceil(outs / (swiglu ? MATMUL_TILE / 2 : MATMUL_TILE));
   const resources = [...partResources(part), b.x, b.y];
   const matvecResources = b.norm ? [...partResources(part), b.norm.h, b.y, b.norm.w] : resources;
@@ -130,14 +172,9 @@ function bindPart(ctx: KernelContext, pipes: Pipelines, shape: LinearShape, part
 export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   checkLinearShape('linear', shape);
   const { format, rows, cols, epilogue } = shape;
-  // matvec.wgsl's partial sums: one per accumulator (rows, + Σh² with normInput) per thread.
-  const matvecRows = shape.matvecRows ?? MATVEC_ROWS;
-  const partialBytes = matvecThreads(format, cols) * (matvecRows + (shape.normInput ? 1 : 0)) * 4;
-  if (partialBytes > ctx.gpu.limits.maxComputeWorkgroupStorageSize) {
-    throw new InvalidArgumentError(`linear: ${matvecRows} matvec rows per workgroup need ${partialBytes} bytes of workgroup memory; the device allows ${ctx.gpu.limits.maxComputeWorkgroupStorageSize}`);
-  }
+  const layout = matvecLayout(ctx, 'linear', format, cols, { rows: shape.matvecRows, groups: shape.matvecGroups, normInput: shape.normInput !== undefined });
   const [matvec, matmul] = await Promise.all([
-    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, shape.normInput !== undefined, shape.matvecRows) }),
+    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, layout, shape.normInput !== undefined) }),
     shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: epilogueDefines(format, epilogue) }) : undefined,
   ]);
   const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
@@ -160,7 +197,7 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
         requireBytes(`${label}: norm w [${cols}] f32`, b.norm.w, cols * 4);
       }
       requireBytes(`${label}: y [${shape.tokens}, ${outStride}] f32`, b.y, shape.tokens * outStride * 4);
-      const parts = b.w.parts.map((part, i) => bindPart(ctx, { matvec, matmul }, shape, part, b, b.w.parts.length > 1 ? `${label}#${i}` : label));
+      const parts = b.w.parts.map((part, i) => bindPart(ctx, { matvec, matmul }, shape, layout, part, b, b.w.parts.length > 1 ? `${label}#${i}` : label));
       const setTokens = (t: number): void => {
         if (!(Number.isInteger(t) && t >= 0 && t <= shape.tokens)) throw new RangeError(`${label}: ${t} tokens outside 0..${shape.tokens}`);
         for (const p of parts) {

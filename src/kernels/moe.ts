@@ -13,7 +13,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { bindBuffers, gridFor, type BufferArg, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import type { WeightFormat } from '../io/formats.js';
 import { requireBytes } from './buffer-checks.js';
-import { checkLinearShape, MATVEC_LAYOUT, matvecBlocks, matvecDefines, wordsPerRow } from './linear.js';
+import { checkLinearShape, MATVEC_LAYOUT, matvecBlocks, matvecDefines, matvecLayout, wordsPerRow } from './linear.js';
 import { partResources, type GpuMatrix } from './matrix.js';
 
 export interface BoundTokens {
@@ -103,10 +103,11 @@ export async function createExpertLinear(ctx: KernelContext, shape: ExpertLinear
   checkLinearShape('expert linear', { rows: n, cols, tokens, epilogue });
   if (!positive(experts, topK) || topK > experts) throw new InvalidArgumentError(`expert linear: invalid experts=${experts} topK=${topK}`);
   if (shape.normInput && shape.inputPerSlot) throw new InvalidArgumentError('expert linear: normInput normalises token rows; it cannot take an input per slot');
-  const defines = { ...matvecDefines(format, epilogue, cols, shape.normInput !== undefined), EXPERTS: true, X_PER_SLOT: shape.inputPerSlot };
+  const layout = matvecLayout(ctx, 'expert linear', format, cols, { normInput: shape.normInput !== undefined });
+  const defines = { ...matvecDefines(format, epilogue, cols, layout, shape.normInput !== undefined), EXPERTS: true, X_PER_SLOT: shape.inputPerSlot };
   const pipeline = await ctx.pipelines.get({ shader: 'matvec', defines });
   const outs = epilogue === 'swiglu' ? n / 2 : n;
-  const blocks = matvecBlocks(outs, epilogue);
+  const blocks = matvecBlocks(outs, epilogue, layout);
   const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   return {
     shape,
