@@ -13,7 +13,7 @@ import { describeGpu } from '../gpu/device.js';
 import { bindBuffers, createStorage, gridFor, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { dataBytes, scaleBytes, WEIGHT_FORMATS, type WeightFormat } from '../io/formats.js';
 import { packRows } from '../io/quantize.js';
-import { createLinear, matvecLayout } from '../kernels/linear.js';
+import { createLinear } from '../kernels/linear.js';
 import { destroyMatrix, partByteLimit, planMatrixParts, uploadPackedPart, type GpuMatrix } from '../kernels/matrix.js';
 import { createSampler } from '../kernels/sampler.js';
 import { Random } from '../model/random.js';
@@ -134,10 +134,10 @@ export async function benchMatvec(ctx: KernelContext, opts: TimingOptions & { fo
       const bytes = dataBytes(format, rows, cols) + scaleBytes(format, rows, cols) + 4 * (rows + cols);
       await withOperands(ctx, format, rows, cols, 1, async (b) => {
         for (const variant of shape.sweepRows && format === 'q4' ? MATVEC_SWEEP : [{}]) {
-          const layout = matvecLayout(ctx, shape.name, format, cols, variant);
-          const linear = (await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: layout.rows, matvecGroups: layout.groups })).bind(b, shape.name);
-          const ms = await medianMs(ctx, linear.dispatches, opts);
-          points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup: layout.rows, groupsPerWorkgroup: layout.groups, bytes, ms, gbps: bytes / ms / 1e6 });
+          const kernel = await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: variant.rows, matvecGroups: variant.groups });
+          const ms = await medianMs(ctx, kernel.bind(b, shape.name).dispatches, opts);
+          const { rows: rowsPerWorkgroup, groups: groupsPerWorkgroup } = kernel.matvecLayout;
+          points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup, groupsPerWorkgroup, bytes, ms, gbps: bytes / ms / 1e6 });
         }
       });
     }

@@ -61,7 +61,8 @@ const matvecThreadsPerRow = (format: WeightFormat, cols: number): number => Math
  * against one group (the bench's sweep times both).
  */
 const MATVEC_MIN_THREADS = 128;
-const MATVEC_GROUPS = [1, 2, 4, 8];
+const MATVEC_ROW_CHOICES = [2, 4, 8, 16, 32];
+const MATVEC_GROUP_CHOICES = [1, 2, 4, 8];
 
 /** How matvec.wgsl splits a workgroup: `groups` row groups of `threadsPerRow` threads, each computing `rows` weight rows. */
 export interface MatvecLayout {
@@ -77,16 +78,18 @@ export interface MatvecLayout {
  */
 export function matvecLayout(ctx: KernelContext, kernel: string, format: WeightFormat, cols: number, o: { rows?: number; groups?: number; normInput?: boolean } = {}): MatvecLayout {
   const rows = o.rows ?? MATVEC_ROWS;
+  if (!MATVEC_ROW_CHOICES.includes(rows)) throw new InvalidArgumentError(`${kernel}: matvecRows must be ${MATVEC_ROW_CHOICES.join(', ')}, got ${rows}`);
   const threadsPerRow = matvecThreadsPerRow(format, cols);
   // matvec.wgsl's partial sums: one per accumulator (rows, + Σh² with normInput) per thread.
   const bytes = (groups: number): number => groups * threadsPerRow * (rows + (o.normInput ? 1 : 0)) * 4;
   const { maxComputeWorkgroupStorageSize: maxBytes, maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX } = ctx.gpu.limits;
   const maxThreads = Math.min(maxComputeInvocationsPerWorkgroup, maxComputeWorkgroupSizeX);
-  let groups = o.groups ?? Math.max(1, MATVEC_MIN_THREADS / threadsPerRow);
-  if (o.groups === undefined) {
+  let groups = o.groups;
+  if (groups === undefined) {
+    groups = Math.max(1, MATVEC_MIN_THREADS / threadsPerRow);
     while (groups > 1 && bytes(groups) > maxBytes) groups /= 2;
-  } else if (!MATVEC_GROUPS.includes(groups) || groups * threadsPerRow > maxThreads) {
-    throw new InvalidArgumentError(`${kernel}: matvecGroups must be one of ${MATVEC_GROUPS.join(', ')} with at most ${maxThreads} threads (${threadsPerRow} per group), got ${groups}`);
+  } else if (!MATVEC_GROUP_CHOICES.includes(groups) || groups * threadsPerRow > maxThreads) {
+    throw new InvalidArgumentError(`${kernel}: matvecGroups must be one of ${MATVEC_GROUP_CHOICES.join(', ')} with at most ${maxThreads} threads (${threadsPerRow} per group), got ${groups}`);
   }
   if (bytes(groups) > maxBytes) {
     throw new InvalidArgumentError(`${kernel}: ${rows} matvec rows per group × ${groups} groups need ${bytes(groups)} bytes of workgroup memory; the device allows ${maxBytes}`);
@@ -123,11 +126,9 @@ export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, co
 export const matvecBlocks = (outs: number, epilogue: LinearEpilogue, layout: MatvecLayout): number =>
   Math.ceil(outs / ((epilogue === 'swiglu' ? layout.rows / 2 : layout.rows) * layout.groups));
 
-export function checkLinearShape(kernel: string, s: { rows: number; cols: number; tokens: number; epilogue: LinearEpilogue; matvecRows?: number }): void {
+export function checkLinearShape(kernel: string, s: { rows: number; cols: number; tokens: number; epilogue: LinearEpilogue }): void {
   const ok = [s.rows, s.cols, s.tokens].every((n) => Number.isInteger(n) && n > 0) && (s.epilogue !== 'swiglu' || s.rows % 2 === 0);
   if (!ok) throw new InvalidArgumentError(`${kernel}: invalid shape rows=${s.rows} cols=${s.cols} tokens=${s.tokens} epilogue=${s.epilogue}`);
-  const r = s.matvecRows ?? MATVEC_ROWS;
-  if (![2, 4, 8, 16, 32].includes(r)) throw new InvalidArgumentError(`${kernel}: matvecRows must be 2, 4, 8, 16 or 32, got ${r}`);
 }
 
 interface Pipelines {
@@ -181,6 +182,8 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
   return {
     shape,
+    /** The resolved matvec workgroup (rows and groups after the defaults). */
+    matvecLayout: layout,
     bind(b: LinearBuffers, label = 'linear'): BoundLinear {
       if (b.w.format !== format || b.w.rows !== rows || b.w.cols !== cols) {
         throw new InvalidArgumentError(`${label}: kernel built for ${format} [${rows}, ${cols}], got ${b.w.label}: ${b.w.format} [${b.w.rows}, ${b.w.cols}]`);
