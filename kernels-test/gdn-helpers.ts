@@ -8,7 +8,7 @@
  * adds f32 rounding of γ (a sum of ≤ 64 gates) and of T = (I + A)⁻¹, both ~1e-6 relative.
  */
 import { createStorage, readF32, submitDispatches, uploadStorage, writeBuffer, type KernelContext } from '../src/gpu/kernel.js';
-import { createGdnChunked, createGdnRecurrent, gdnProjWidth, projectionWithGates } from '../src/kernels/gdn.js';
+import { createGdnChunked, createGdnRecurrent, gdnProjWidth, projectionWithGates, type GdnChunkedTuning } from '../src/kernels/gdn.js';
 import { gdnChunked, gdnGates, gdnRecurrent, l2Normalize, type GdnDims, type GdnInputs } from '../src/model/ops.js';
 import { Random } from '../src/model/random.js';
 import { expectClose } from './harness.js';
@@ -88,9 +88,11 @@ export type Kind = 'recurrent' | 'chunked';
 
 /**
  * Runs consecutive calls (kind, T) on one GPU state and checks each call's output and the state
- * after it against the CPU reference of the same kind, which carries its own state.
+ * after it against the CPU reference of the same kind, which carries its own state. `tuning`: the
+ * chunked kernel's (the reference uses the same chunk size).
  */
-export async function checkCalls(ctx: KernelContext, dims: GdnDims, calls: Array<[Kind, number]>, chunk = 64): Promise<void> {
+export async function checkCalls(ctx: KernelContext, dims: GdnDims, calls: Array<[Kind, number]>, tuning: Partial<GdnChunkedTuning> = {}): Promise<void> {
+  const chunk = tuning.chunk ?? 64;
   const maxTokens = Math.max(...calls.map(([, T]) => T));
   const total = calls.reduce((a, [, T]) => a + T, 0);
   const rnd = new Random(dims.valueHeads * dims.keyDim + total + chunk);
@@ -99,7 +101,7 @@ export async function checkCalls(ctx: KernelContext, dims: GdnDims, calls: Array
   const shape = { ...dims, maxTokens };
   const kinds = new Set(calls.map(([kind]) => kind));
   const recurrent = kinds.has('recurrent') ? await createGdnRecurrent(ctx, shape) : undefined;
-  const chunked = kinds.has('chunked') ? await createGdnChunked(ctx, { ...shape, chunk }) : undefined;
+  const chunked = kinds.has('chunked') ? await createGdnChunked(ctx, { ...shape, ...tuning }) : undefined;
   const bufs = recurrenceBuffers(ctx, dims, maxTokens, stateRef);
   try {
     const bound = { recurrent: recurrent?.bind(bufs), chunked: chunked?.bind(bufs) };

@@ -9,7 +9,7 @@
 // DV/BV · Hv workgroups. The final S is written back to the state buffer (carried to the next call).
 #include "gdn_chunked_common"
 
-const WG: u32 = 128u;
+const WG: u32 = {{SCAN_THREADS}}u;  // ≥ 64 ≥ L
 const BQ: u32 = {{COL_BLOCK}}u / 4u;  // column quads per block
 const RG: u32 = WG / BQ;              // thread rows: V' rows r + m·RG, state rows r + m·RG
 const MV: u32 = (L + RG - 1u) / RG;

@@ -14,7 +14,7 @@ import { dispatchRuns } from '../gpu/kernel.js';
 import type { ComputeNode } from '../runtime/graph.js';
 import { Qwen35Model } from '../runtime/model.js';
 import { requiredContext, resolveBenchOptions, runBenchmark, type BenchProgressEvent } from './harness.js';
-import { benchMarkdown } from './markdown.js';
+import { benchMarkdown, fmt } from './markdown.js';
 import { benchPlots } from './plots.js';
 import { KERNEL_KINDS } from './profile.js';
 import { benchMatmul } from './kernels-linear.js';
@@ -135,11 +135,22 @@ describe('runBenchmark on the tiny model', () => {
     g.speedup.samples.forEach((s, i) => expect(s).toBeCloseTo(g.sequentialMs.samples[i]! / g.chunkedMs.samples[i]!, 9));
   });
 
-  it('GDN kernel bench: the chunked stages timed one by one, the ratio sequential / chunked', async () => {
-    const k = await benchGdnPrefill(model.session.ctx, { tokens: 70, dims: { keyHeads: 2, valueHeads: 4, keyDim: 16, valueDim: 16 }, reps: 1 });
+  it('GDN kernel bench: the chunked stages timed one by one, the ratio sequential / chunked, the tuning sweep', async () => {
+    const k = await benchGdnPrefill(model.session.ctx, { tokens: 70, dims: { keyHeads: 2, valueHeads: 4, keyDim: 16, valueDim: 16 }, reps: 1, sweep: true });
     expect(k.chunkedStages!.map((x) => x.stage)).toEqual(['intra', 'scan', 'output']);
     for (const x of [...k.chunkedStages!.map((x) => x.ms), k.chunkedMs, k.sequentialMs]) expect(x).toBeGreaterThan(0);
     expect(k.ratio).toBe(k.sequentialMs / k.chunkedMs);
+    const tunings = k.sweep!.map((x) => [x.tuning.chunk, x.tuning.scanColumns, x.tuning.scanThreads]);
+    expect(tunings).toEqual([[64, 8, 128], [32, 8, 128], [16, 8, 128], [64, 4, 128], [64, 16, 128], [64, 8, 64], [64, 8, 256]]);
+    expect(k.tuning).toEqual(k.sweep![0]!.tuning);
+    expect(k.chunkedMs).toBe(k.sweep![0]!.chunkedMs);
+    for (const x of k.sweep!) {
+      expect(x.stages.map((st) => st.stage)).toEqual(['intra', 'scan', 'output']);
+      expect(x.ratio).toBe(k.sequentialMs / x.chunkedMs);
+    }
+    const md = benchMarkdown({ ...result, adapter: { ...result.adapter, kernels: { gdnPrefill: k } } });
+    expect(md).toContain('| chunk | scan columns | scan threads | chunked ms | intra ms | scan ms | output ms | speedup |');
+    expect(md).toContain(`| 32 | 8 | 128 | ${fmt(k.sweep![1]!.chunkedMs)} |`);
   });
 
   it('attention decode bench: the one-pass step up to 128 positions, splits beyond, with the prep', async () => {

@@ -64,7 +64,7 @@ export async function benchAdapter(ctx: KernelContext, p: RunParameters, formats
     const contexts = [...new Set(p.decodeContexts.map((c) => Math.max(1, c + 1)))];
     const attentionDecode = await benchAttentionDecode(ctx, { contexts, reps: p.kernelIterations });
     say('kernels', `GDN prefill kernels, chunked vs sequential (${p.gdnTokens} tokens, 0.8B heads)`);
-    const gdnPrefill = await benchGdnPrefill(ctx, { tokens: p.gdnTokens, dims: QWEN35_08B_GDN, reps: Math.max(1, Math.ceil(p.kernelIterations / 4)) });
+    const gdnPrefill = await benchGdnPrefill(ctx, { tokens: p.gdnTokens, dims: QWEN35_08B_GDN, reps: Math.max(1, Math.ceil(p.kernelIterations / 4)), sweep: true });
     say('kernels', 'sampler over a 248,320 vocabulary');
     const sampler = await benchSampler(ctx, timing);
     result.kernels = { matvec, matmul: matmul.points, attentionDecode, gdnPrefill, sampler: { vocab: sampler.vocab, points: sampler.points } };

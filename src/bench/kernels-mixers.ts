@@ -2,7 +2,8 @@
  * Micro-benchmarks of the mixer kernels (not tests):
  *   benchGdnPrefill       chunked vs token-sequential GDN prefill (recurrent kernel over T tokens)
  *                         at the 0.8B shape (Hk = Hv = 16, dk = dv = 128), T = 512 by default,
- *                         and each chunked stage timed on its own (where the time goes);
+ *                         and each chunked stage timed on its own (where the time goes); with
+ *                         `sweep`, the same for each chunked tuning of GDN_CHUNKED_SWEEP;
  *   benchAttentionDecode  one decode step of gated attention (one pass, or split + combine) vs context length.
  * Timing: gpu-timer.ts, one timed pass of `reps` repetitions. SwiftShader numbers are CPU numbers:
  * quote them as ratios only.
@@ -10,7 +11,7 @@
 import { describeGpu } from '../gpu/device.js';
 import { createStorage, uploadStorage, type Dispatch, type KernelContext } from '../gpu/kernel.js';
 import { createAttention, createAttentionPrep, decodeSplits, kvCacheBytes, type KvFormat } from '../kernels/attention.js';
-import { createGdnChunked, createGdnRecurrent, projectionWithGates, type GdnDimsShape, type GdnStepBuffers } from '../kernels/gdn.js';
+import { createGdnChunked, createGdnRecurrent, projectionWithGates, type GdnChunkedShape, type GdnChunkedTuning, type GdnDimsShape, type GdnStepBuffers } from '../kernels/gdn.js';
 import { l2Normalize, type GdnDims } from '../model/ops.js';
 import { Random } from '../model/random.js';
 import { medianMs } from './gpu-timer.js';
@@ -18,31 +19,53 @@ import { medianMs } from './gpu-timer.js';
 /** GPU milliseconds of one run of `dispatches`, over `reps` runs in one compute pass (after one warm-up pass). */
 const timeDispatches = (ctx: KernelContext, dispatches: readonly Dispatch[], reps: number): Promise<number> => medianMs(ctx, dispatches, { iterations: reps, trials: 1 });
 
+type StageTimes = Array<{ stage: string; ms: number }>;
+
+/** One chunked tuning of the sweep, on the same inputs as the default. */
+export interface GdnChunkedPoint {
+  tuning: GdnChunkedTuning;
+  chunkedMs: number;
+  stages: StageTimes;
+  /** sequentialMs / chunkedMs. */
+  ratio: number;
+}
+
 export interface GdnPrefillBench {
   tokens: number;
   dims: GdnDims;
   sequentialMs: number;
   chunkedMs: number;
   /** Each chunked stage (intra, scan, output) repeated on its own: its share of chunkedMs. */
-  chunkedStages?: Array<{ stage: string; ms: number }>;
+  chunkedStages?: StageTimes;
   /** sequentialMs / chunkedMs. */
   ratio: number;
+  /** The default tuning (absent in records from before the sweep: chunk 64, 8 scan columns, 128 scan threads). */
+  tuning?: GdnChunkedTuning;
+  /** With `sweep`: each tuning of GDN_CHUNKED_SWEEP, the default first. */
+  sweep?: GdnChunkedPoint[];
   adapter: string;
 }
+
+/**
+ * The chunked tuning sweep, one change from the default at a time: chunk size (more, smaller
+ * intra/output workgroups against more sequential scan steps), then the scan's state columns per
+ * workgroup (parallelism against re-reading W and K) and threads per workgroup (latency hiding).
+ */
+const GDN_CHUNKED_SWEEP: Array<Partial<GdnChunkedTuning>> = [{}, { chunk: 32 }, { chunk: 16 }, { scanColumns: 4 }, { scanColumns: 16 }, { scanThreads: 64 }, { scanThreads: 256 }];
 
 export const QWEN35_08B_GDN: GdnDims = { keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128 };
 
 /** Chunked vs token-sequential GDN prefill of `tokens` tokens on the same inputs and state. */
 export async function benchGdnPrefill(
   ctx: KernelContext,
-  opts: { tokens?: number; dims?: GdnDims; reps?: number } = {},
+  opts: { tokens?: number; dims?: GdnDims; reps?: number; sweep?: boolean } = {},
 ): Promise<GdnPrefillBench> {
   const tokens = opts.tokens ?? 512;
   const dims = opts.dims ?? QWEN35_08B_GDN;
   const reps = opts.reps ?? 5;
   const { keyHeads: hk, valueHeads: hv, keyDim: dk, valueDim: dv } = dims;
   const shape: GdnDimsShape = { ...dims, maxTokens: tokens };
-  const [recurrent, chunked] = await Promise.all([createGdnRecurrent(ctx, shape), createGdnChunked(ctx, shape)]);
+  const recurrent = await createGdnRecurrent(ctx, shape);
   const rnd = new Random(tokens);
   const bufs: Record<string, GPUBuffer> = {};
   try {
@@ -58,17 +81,35 @@ export async function benchGdnPrefill(
     });
     const b = bufs as Record<keyof GdnStepBuffers, GPUBuffer>;
     const seq = recurrent.bind(b);
-    const chk = chunked.bind(b);
     seq.setTokens(tokens);
-    chk.setTokens(tokens);
     const sequentialMs = await timeDispatches(ctx, seq.dispatches, reps);
-    const chunkedMs = await timeDispatches(ctx, chk.dispatches, reps);
-    const chunkedStages: GdnPrefillBench['chunkedStages'] = [];
-    for (const d of chk.dispatches) chunkedStages.push({ stage: d.label.replace(/^gdn chunked /, ''), ms: await timeDispatches(ctx, [d], reps) });
-    return { tokens, dims, sequentialMs, chunkedMs, chunkedStages, ratio: sequentialMs / chunkedMs, adapter: describeGpu(ctx.gpu) };
+    const points: GdnChunkedPoint[] = [];
+    for (const variant of opts.sweep ? GDN_CHUNKED_SWEEP : [{}]) {
+      points.push(await timeChunked(ctx, { ...shape, ...variant }, b, reps, sequentialMs));
+    }
+    const [first] = points;
+    return {
+      tokens, dims, sequentialMs, chunkedMs: first!.chunkedMs, chunkedStages: first!.stages, ratio: first!.ratio, tuning: first!.tuning,
+      ...(opts.sweep ? { sweep: points } : {}),
+      adapter: describeGpu(ctx.gpu),
+    };
+  } finally {
+    Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
+  }
+}
+
+/** The chunked kernel of `shape` over all its tokens, then each of its stages on its own. */
+async function timeChunked(ctx: KernelContext, shape: GdnChunkedShape, b: GdnStepBuffers, reps: number, sequentialMs: number): Promise<GdnChunkedPoint> {
+  const chunked = await createGdnChunked(ctx, shape);
+  try {
+    const bound = chunked.bind(b);
+    bound.setTokens(shape.maxTokens);
+    const chunkedMs = await timeDispatches(ctx, bound.dispatches, reps);
+    const stages: StageTimes = [];
+    for (const d of bound.dispatches) stages.push({ stage: d.label.replace(/^gdn chunked /, ''), ms: await timeDispatches(ctx, [d], reps) });
+    return { tuning: chunked.tuning, chunkedMs, stages, ratio: sequentialMs / chunkedMs };
   } finally {
     chunked.destroy();
-    Object.values(bufs).forEach((b) => ctx.allocator.destroy(b));
   }
 }
 

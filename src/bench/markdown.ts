@@ -113,6 +113,13 @@ function gdnSection(r: BenchResult): string {
   if (k?.chunkedStages?.length) {
     parts.push('', `Chunked stages, kernel only, each repeated on its own: ${k.chunkedStages.map((x) => `${x.stage} ${fmt(x.ms)} ms`).join(', ')}.`);
   }
+  if (k?.sweep?.length) {
+    const stageNames = k.sweep[0]!.stages.map((x) => x.stage);
+    parts.push('', 'Chunked tuning sweep (kernel only; one change from the default, the first row, at a time):', '', table(
+      ['chunk', 'scan columns', 'scan threads', 'chunked ms', ...stageNames.map((n) => `${n} ms`), 'speedup'],
+      k.sweep.map((x) => [String(x.tuning.chunk), String(x.tuning.scanColumns), String(x.tuning.scanThreads), fmt(x.chunkedMs), ...x.stages.map((st) => fmt(st.ms)), `${fmt(x.ratio)}×`]),
+    ));
+  }
   return parts.join('\n');
 }
 

@@ -13,7 +13,23 @@ import { checkGdnDims, stepBufferChecks, type BoundTokens, type GdnDimsShape, ty
 export interface GdnChunkedShape extends GdnDimsShape {
   /** Tokens per chunk (default 64, §4.3). */
   chunk?: number;
+  /** State columns per scan workgroup: 4, 8 or 16, dividing valueDim (default: the largest ≤ 8). The bench sweeps it. */
+  scanColumns?: number;
+  /** Threads per scan workgroup: 64, 128 (default) or 256. The bench sweeps it. */
+  scanThreads?: number;
 }
+
+/** The chunked kernel's tuning after the defaults: what the bench records with each point. */
+export interface GdnChunkedTuning {
+  chunk: number;
+  scanColumns: number;
+  scanThreads: number;
+}
+
+/** §4.3: chunk 64, as FLA's chunked kernels. */
+const DEFAULT_CHUNK = 64;
+const SCAN_COLUMN_CHOICES = [4, 8, 16];
+const SCAN_THREAD_CHOICES = [64, 128, 256];
 
 const LAYOUT = [
   ['tokens', 'u32'],
@@ -28,7 +44,7 @@ const LAYOUT = [
 
 /** Element offsets of the scratch regions (see shaders/gdn_chunked_common.wgsl), each 4-aligned, and the total bytes. */
 function scratchLayout(s: GdnChunkedShape) {
-  const L = s.chunk ?? 64;
+  const L = s.chunk ?? DEFAULT_CHUNK;
   const chunks = Math.ceil(s.maxTokens / L);
   const align4 = (n: number): number => Math.ceil(n / 4) * 4;
   const offU = 0;
@@ -50,13 +66,24 @@ const tileFor = (n: number, max = 16): number => [16, 8, 4].find((t) => n % t ==
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
+/** The tuning of `shape` with its defaults filled in and checked (chunk size, scan column block and threads). */
+function resolveTuning(name: string, shape: GdnChunkedShape): GdnChunkedTuning {
+  const chunk = shape.chunk ?? DEFAULT_CHUNK;
+  requireThat(name, Number.isInteger(chunk) && chunk % 4 === 0 && chunk >= 4 && chunk <= 64, `chunk must be a multiple of 4 in 4..64, got ${chunk}`);
+  // Default ≤ 8 columns: DV/8 · Hv scan workgroups walk the chunks in parallel.
+  const scanColumns = shape.scanColumns ?? tileFor(shape.valueDim, 8);
+  requireThat(name, SCAN_COLUMN_CHOICES.includes(scanColumns) && shape.valueDim % scanColumns === 0,
+    `scanColumns must be one of ${SCAN_COLUMN_CHOICES.join(', ')} and divide valueDim ${shape.valueDim}, got ${scanColumns}`);
+  const scanThreads = shape.scanThreads ?? 128;
+  requireThat(name, SCAN_THREAD_CHOICES.includes(scanThreads), `scanThreads must be one of ${SCAN_THREAD_CHOICES.join(', ')}, got ${scanThreads}`);
+  return { chunk, scanColumns, scanThreads };
+}
+
 /**
- * The scan's state column block (≤ 8 columns: more workgroups), the column quads per workgroup of
- * the output stage, the block size of the intra stage's triangular inverse, and the workgroup
- * bytes each stage declares.
+ * The column quads per workgroup of the output stage, the block size of the intra stage's
+ * triangular inverse, and the workgroup bytes each stage declares (the scan's block: `colBlock` columns).
  */
-function plan(L: number, dk: number, dv: number) {
-  const colBlock = tileFor(dv, 8);
+function plan(L: number, dk: number, dv: number, colBlock: number) {
   const outputQuads = gcd(dv / 4, 8);
   const inverseBlock = tileFor(L);
   const ntri = (L * (L + 1)) / 2;
@@ -65,16 +92,16 @@ function plan(L: number, dk: number, dv: number) {
     scan: 4 * (dk * colBlock + L * colBlock + L),
     output: 4 * (ntri + L),
   };
-  return { colBlock, outputQuads, inverseBlock, bytes };
+  return { outputQuads, inverseBlock, bytes };
 }
 
 export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShape) {
   const name = 'gdn chunked';
   checkGdnDims(name, shape);
-  const L = shape.chunk ?? 64;
-  requireThat(name, Number.isInteger(L) && L % 4 === 0 && L >= 4 && L <= 64, `chunk must be a multiple of 4 in 4..64, got ${L}`);
+  const tuning = resolveTuning(name, shape);
+  const { chunk: L, scanColumns, scanThreads } = tuning;
   const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = shape;
-  const tiles = plan(L, keyDim, valueDim);
+  const tiles = plan(L, keyDim, valueDim, scanColumns);
   const limit = ctx.gpu.limits.maxComputeWorkgroupStorageSize;
   for (const [stage, bytes] of Object.entries(tiles.bytes)) {
     requireThat(name, bytes <= limit, `the ${stage} stage needs ${bytes} bytes of workgroup memory with chunk ${L}, dk ${keyDim}; the device allows ${limit} (use a smaller chunk)`);
@@ -85,12 +112,13 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
   const dims = { CHUNK: L, KEY_DIM: keyDim, VALUE_DIM: valueDim };
   const [intra, scan, output] = await Promise.all([
     ctx.pipelines.get({ shader: 'gdn_chunked_intra', defines: { ...dims, INVERSE_BLOCK: tiles.inverseBlock } }),
-    ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: tiles.colBlock } }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: scanColumns, SCAN_THREADS: scanThreads } }),
     ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: { ...dims, COL_QUADS: tiles.outputQuads } }),
   ]);
   const scratch = ctx.allocator.create({ label: 'gdn chunked scratch', category: 'activations', size: layout.bytes, usage: GPUBufferUsage.STORAGE });
   return {
     shape,
+    tuning,
     /** Frees the scratch. */
     destroy: () => ctx.allocator.destroy(scratch),
     bind(b: GdnStepBuffers, label = 'gdn chunked'): BoundTokens {
@@ -115,7 +143,7 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
           const chunks = Math.ceil(tokens / L);
           const on = chunks > 0 ? 1 : 0;
           stages[0].workgroups = [chunks, valueHeads, on];
-          stages[1].workgroups = [valueDim / tiles.colBlock, valueHeads, on];
+          stages[1].workgroups = [valueDim / scanColumns, valueHeads, on];
           stages[2].workgroups = [chunks, valueHeads, on * (valueDim / 4 / tiles.outputQuads)];
         },
       };

@@ -19,7 +19,7 @@ import {
 } from './gdn-shapes.js';
 
 export * from './gdn-shapes.js';
-export { createGdnChunked, gdnChunkedScratchBytes, type GdnChunkedShape } from './gdn-chunked.js';
+export { createGdnChunked, gdnChunkedScratchBytes, type GdnChunkedShape, type GdnChunkedTuning } from './gdn-chunked.js';
 export { createGatedRmsNorm } from './rmsnorm.js';
 
 export interface GdnPrepShape extends GdnDimsShape {
