@@ -33,8 +33,9 @@ struct Params {
 
 const WORDS_PER_STEP: u32 = TILE_K / W_WORD_ELEMS;
 
-var<workgroup> xs: array<f32, TILE_K * TILE_T>;  // [k][token]
-var<workgroup> ws: array<f32, TILE_K * TILE_R>;  // [k][tile row]
+// Tiles by quads, so the inner loop reads a thread's 4 tokens and 4 rows as two 16-byte loads.
+var<workgroup> xs: array<vec4f, TILE_K * TILE_T / 4u>;  // [k][token / 4]
+var<workgroup> ws: array<vec4f, TILE_K * TILE_R / 4u>;  // [k][tile row / 4]
 
 // Output index fed by tile row lr (thread lr / 4 owns rows 4·(lr/4) .. +3).
 fn tile_out(out0: u32, lr: u32) -> u32 {
@@ -60,7 +61,7 @@ fn load_x_tile(t0: u32, step: u32, lid: u32) {
   let t = t0 + tok;
   for (var e = 0u; e < 8u; e++) {
     let c = step * TILE_K + c_local + e;
-    xs[(c_local + e) * TILE_T + tok] = select(0.0, x[t * p.cols + c], t < p.tokens && c < p.cols);
+    xs[(c_local + e) * (TILE_T / 4u) + tok / 4u][tok % 4u] = select(0.0, x[t * p.cols + c], t < p.tokens && c < p.cols);
   }
 }
 
@@ -74,10 +75,11 @@ fn load_w_tile(out0: u32, step: u32, lid: u32) {
     for (var j = 0u; j < W_WORD_VEC4S; j++) {
       let v = w_word_part(word, j) * s;
       let k = wj * W_WORD_ELEMS + 4u * j;
-      ws[k * TILE_R + lr] = v.x;
-      ws[(k + 1u) * TILE_R + lr] = v.y;
-      ws[(k + 2u) * TILE_R + lr] = v.z;
-      ws[(k + 3u) * TILE_R + lr] = v.w;
+      let at = k * (TILE_R / 4u) + lr / 4u;
+      ws[at][lr % 4u] = v.x;
+      ws[at + TILE_R / 4u][lr % 4u] = v.y;
+      ws[at + 2u * (TILE_R / 4u)][lr % 4u] = v.z;
+      ws[at + 3u * (TILE_R / 4u)][lr % 4u] = v.w;
     }
   }
 }
@@ -102,8 +104,8 @@ fn main(
     load_w_tile(out0, step, lid);
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k++) {
-      let a = vec4(xs[k * TILE_T + 4u * ty], xs[k * TILE_T + 4u * ty + 1u], xs[k * TILE_T + 4u * ty + 2u], xs[k * TILE_T + 4u * ty + 3u]);
-      let b = vec4(ws[k * TILE_R + 4u * tx], ws[k * TILE_R + 4u * tx + 1u], ws[k * TILE_R + 4u * tx + 2u], ws[k * TILE_R + 4u * tx + 3u]);
+      let a = xs[k * (TILE_T / 4u) + ty];
+      let b = ws[k * (TILE_R / 4u) + tx];
       acc[0] += a.x * b;
       acc[1] += a.y * b;
       acc[2] += a.z * b;
