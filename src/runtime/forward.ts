@@ -45,7 +45,19 @@ export interface ForwardGraphs {
 }
 
 type Buffers = Record<string, GPUBuffer>;
-const byTokens = (bound: { setTokens(t: number): void }) => (s: CallShape) => bound.setTokens(s.tokens);
+/**
+ * A node sized by the token count alone. The bound kernel is driven only through its node, so the
+ * setter runs only when the count changes: a decode step after the first leaves such nodes as
+ * they are (on the host this was a third of a step's encode time).
+ */
+const byTokens = (bound: { setTokens(t: number): void }) => {
+  let current: number | undefined;
+  return (s: CallShape): void => {
+    if (s.tokens === current) return;
+    bound.setTokens(s.tokens);
+    current = s.tokens;
+  };
+};
 const byPosition = (bound: { setPosition(pos0: number, t: number): void }) => (s: CallShape) => bound.setPosition(s.pos0, s.tokens);
 
 /** Creates the kernel builders of one model shape (pipelines are compiled once, bound per layer). */
