@@ -26,13 +26,13 @@ describe.each(GPU_VARIANTS)('gdn chunked ($name)', (variant) => {
     checkCalls(ctx, { keyHeads: 1, valueHeads: 3, keyDim: 12, valueDim: 20 }, [['chunked', 37], ['recurrent', 2]], { chunk: 16 }));
   run('0.8B shape, T=67 (two chunks)', (ctx) => checkCalls(ctx, QWEN_08B, [['chunked', 67]]));
   // The bench's tuning sweep: scan workgroups with 1 to 8 state rows per thread and idle thread rows (RG > DK).
-  run('golden shape, scan 16 columns × 256 threads, then 4 columns × 64 threads, then chunk 32', async (ctx) => {
-    await checkCalls(ctx, GOLDEN, [['chunked', 70], ['chunked', 9]], { scanColumns: 16, scanThreads: 256 });
-    await checkCalls(ctx, GOLDEN, [['chunked', 70], ['chunked', 9]], { scanColumns: 4, scanThreads: 64 });
+  run('golden shape, scan 16 columns × 256 threads batch 32, then 4 columns × 64 threads batch 4, then chunk 32', async (ctx) => {
+    await checkCalls(ctx, GOLDEN, [['chunked', 70], ['chunked', 9]], { scanColumns: 16, scanThreads: 256, scanBatch: 32 });
+    await checkCalls(ctx, GOLDEN, [['chunked', 70], ['chunked', 9]], { scanColumns: 4, scanThreads: 64, scanBatch: 4 });
     await checkCalls(ctx, GOLDEN, [['chunked', 70], ['recurrent', 2], ['chunked', 33]], { chunk: 32 });
   });
-  run('0.8B shape, T=67, scan 16 columns × 64 threads (4 V′ rows and 8 state rows per thread)', (ctx) =>
-    checkCalls(ctx, QWEN_08B, [['chunked', 67]], { scanColumns: 16, scanThreads: 64 }));
+  run('0.8B shape, T=67, scan 16 columns × 64 threads batch 32 (4 V′ rows and 8 state rows per thread)', (ctx) =>
+    checkCalls(ctx, QWEN_08B, [['chunked', 67]], { scanColumns: 16, scanThreads: 64, scanBatch: 32 }));
   run('≡ GPU recurrent, golden shape, T=150', (ctx) => checkChunkedMatchesRecurrent(ctx, GOLDEN, 150));
   run('≡ GPU recurrent, 0.8B shape, T=20', (ctx) => checkChunkedMatchesRecurrent(ctx, QWEN_08B, 20));
 });
@@ -45,6 +45,7 @@ describe('gdn chunked (bad input)', () => {
     await expect(createGdnChunked(ctx, { ...shape, scanColumns: 12 })).rejects.toThrow(/scanColumns must be one of 4, 8, 16 and divide valueDim 16, got 12/);
     await expect(createGdnChunked(ctx, { ...shape, valueDim: 20, scanColumns: 8 })).rejects.toThrow(/divide valueDim 20/);
     await expect(createGdnChunked(ctx, { ...shape, scanThreads: 96 })).rejects.toThrow(/scanThreads must be one of 64, 128, 256, got 96/);
+    await expect(createGdnChunked(ctx, { ...shape, scanBatch: 3 })).rejects.toThrow(/scanBatch must be one of 4, 8, 16, 32, got 3/);
     await expect(createGdnChunked(ctx, { ...shape, valueHeads: 3 })).rejects.toThrow(InvalidArgumentError);
     await expect(createGdnRecurrent(ctx, { ...shape, keyDim: 18 })).rejects.toThrow(/multiples of 4/);
     const recurrent = await createGdnRecurrent(ctx, shape);

@@ -14,7 +14,7 @@ const BQ: u32 = {{COL_BLOCK}}u / 4u;  // column quads per block
 const RG: u32 = WG / BQ;              // thread rows: V' rows r + m·RG, state rows r + m·RG
 const MV: u32 = (L + RG - 1u) / RG;
 const MA: u32 = (DK + RG - 1u) / RG;
-const BATCH: u32 = 8u;  // independent loads in flight per thread
+const BATCH: u32 = {{SCAN_BATCH}}u;  // independent loads in flight per thread
 
 @group(0) @binding(1) var<storage, read> k: array<vec4f>;  // [T, Hk, DK]
 @group(0) @binding(2) var<storage, read_write> scratch: array<vec4f>;

@@ -140,8 +140,8 @@ describe('runBenchmark on the tiny model', () => {
     expect(k.chunkedStages!.map((x) => x.stage)).toEqual(['intra', 'scan', 'output']);
     for (const x of [...k.chunkedStages!.map((x) => x.ms), k.chunkedMs, k.sequentialMs]) expect(x).toBeGreaterThan(0);
     expect(k.ratio).toBe(k.sequentialMs / k.chunkedMs);
-    const tunings = k.sweep!.map((x) => [x.tuning.chunk, x.tuning.scanColumns, x.tuning.scanThreads]);
-    expect(tunings).toEqual([[64, 8, 128], [32, 8, 128], [16, 8, 128], [64, 4, 128], [64, 16, 128], [64, 8, 64], [64, 8, 256]]);
+    const tunings = k.sweep!.map((x) => [x.tuning.chunk, x.tuning.scanColumns, x.tuning.scanThreads, x.tuning.scanBatch]);
+    expect(tunings).toEqual([[64, 8, 128, 8], [32, 8, 128, 8], [16, 8, 128, 8], [64, 4, 128, 8], [64, 16, 128, 8], [64, 8, 64, 8], [64, 8, 256, 8], [64, 8, 128, 32]]);
     expect(k.tuning).toEqual(k.sweep![0]!.tuning);
     expect(k.chunkedMs).toBe(k.sweep![0]!.chunkedMs);
     for (const x of k.sweep!) {
@@ -149,8 +149,8 @@ describe('runBenchmark on the tiny model', () => {
       expect(x.ratio).toBe(k.sequentialMs / x.chunkedMs);
     }
     const md = benchMarkdown({ ...result, adapter: { ...result.adapter, kernels: { gdnPrefill: k } } });
-    expect(md).toContain('| chunk | scan columns | scan threads | chunked ms | intra ms | scan ms | output ms | speedup |');
-    expect(md).toContain(`| 32 | 8 | 128 | ${fmt(k.sweep![1]!.chunkedMs)} |`);
+    expect(md).toContain('| chunk | scan columns | scan threads | scan batch | chunked ms | intra ms | scan ms | output ms | speedup |');
+    expect(md).toContain(`| 32 | 8 | 128 | 8 | ${fmt(k.sweep![1]!.chunkedMs)} |`);
   });
 
   it('attention decode bench: the one-pass step up to 128 positions, splits beyond, with the prep', async () => {

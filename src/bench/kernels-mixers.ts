@@ -39,7 +39,7 @@ export interface GdnPrefillBench {
   chunkedStages?: StageTimes;
   /** sequentialMs / chunkedMs. */
   ratio: number;
-  /** The default tuning (absent in records from before the sweep: chunk 64, 8 scan columns, 128 scan threads). */
+  /** The default tuning (absent in records from before the sweep: chunk 64, 8 scan columns, 128 scan threads, batch 8). */
   tuning?: GdnChunkedTuning;
   /** With `sweep`: each tuning of GDN_CHUNKED_SWEEP, the default first. */
   sweep?: GdnChunkedPoint[];
@@ -49,9 +49,10 @@ export interface GdnPrefillBench {
 /**
  * The chunked tuning sweep, one change from the default at a time: chunk size (more, smaller
  * intra/output workgroups against more sequential scan steps), then the scan's state columns per
- * workgroup (parallelism against re-reading W and K) and threads per workgroup (latency hiding).
+ * workgroup (parallelism against re-reading W and K), threads per workgroup and loads in flight per
+ * thread (latency hiding: at the 0.8B shape a scan workgroup has the registers to spare).
  */
-const GDN_CHUNKED_SWEEP: Array<Partial<GdnChunkedTuning>> = [{}, { chunk: 32 }, { chunk: 16 }, { scanColumns: 4 }, { scanColumns: 16 }, { scanThreads: 64 }, { scanThreads: 256 }];
+const GDN_CHUNKED_SWEEP: Array<Partial<GdnChunkedTuning>> = [{}, { chunk: 32 }, { chunk: 16 }, { scanColumns: 4 }, { scanColumns: 16 }, { scanThreads: 64 }, { scanThreads: 256 }, { scanBatch: 32 }];
 
 export const QWEN35_08B_GDN: GdnDims = { keyHeads: 16, valueHeads: 16, keyDim: 128, valueDim: 128 };
 

@@ -116,8 +116,8 @@ function gdnSection(r: BenchResult): string {
   if (k?.sweep?.length) {
     const stageNames = k.sweep[0]!.stages.map((x) => x.stage);
     parts.push('', 'Chunked tuning sweep (kernel only; one change from the default, the first row, at a time):', '', table(
-      ['chunk', 'scan columns', 'scan threads', 'chunked ms', ...stageNames.map((n) => `${n} ms`), 'speedup'],
-      k.sweep.map((x) => [String(x.tuning.chunk), String(x.tuning.scanColumns), String(x.tuning.scanThreads), fmt(x.chunkedMs), ...x.stages.map((st) => fmt(st.ms)), `${fmt(x.ratio)}×`]),
+      ['chunk', 'scan columns', 'scan threads', 'scan batch', 'chunked ms', ...stageNames.map((n) => `${n} ms`), 'speedup'],
+      k.sweep.map((x) => [String(x.tuning.chunk), String(x.tuning.scanColumns), String(x.tuning.scanThreads), String(x.tuning.scanBatch), fmt(x.chunkedMs), ...x.stages.map((st) => fmt(st.ms)), `${fmt(x.ratio)}×`]),
     ));
   }
   return parts.join('\n');

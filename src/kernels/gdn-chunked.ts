@@ -17,6 +17,8 @@ export interface GdnChunkedShape extends GdnDimsShape {
   scanColumns?: number;
   /** Threads per scan workgroup: 64, 128 (default) or 256. The bench sweeps it. */
   scanThreads?: number;
+  /** Independent loads a scan thread issues before using them: 4, 8 (default), 16 or 32. The bench sweeps it. */
+  scanBatch?: number;
 }
 
 /** The chunked kernel's tuning after the defaults: what the bench records with each point. */
@@ -24,12 +26,14 @@ export interface GdnChunkedTuning {
   chunk: number;
   scanColumns: number;
   scanThreads: number;
+  scanBatch: number;
 }
 
 /** §4.3: chunk 64, as FLA's chunked kernels. */
 const DEFAULT_CHUNK = 64;
 const SCAN_COLUMN_CHOICES = [4, 8, 16];
 const SCAN_THREAD_CHOICES = [64, 128, 256];
+const SCAN_BATCH_CHOICES = [4, 8, 16, 32];
 
 const LAYOUT = [
   ['tokens', 'u32'],
@@ -66,7 +70,7 @@ const tileFor = (n: number, max = 16): number => [16, 8, 4].find((t) => n % t ==
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
-/** The tuning of `shape` with its defaults filled in and checked (chunk size, scan column block and threads). */
+/** The tuning of `shape` with its defaults filled in and checked (chunk size; the scan's column block, threads and load batch). */
 function resolveTuning(name: string, shape: GdnChunkedShape): GdnChunkedTuning {
   const chunk = shape.chunk ?? DEFAULT_CHUNK;
   requireThat(name, Number.isInteger(chunk) && chunk % 4 === 0 && chunk >= 4 && chunk <= 64, `chunk must be a multiple of 4 in 4..64, got ${chunk}`);
@@ -76,7 +80,9 @@ function resolveTuning(name: string, shape: GdnChunkedShape): GdnChunkedTuning {
     `scanColumns must be one of ${SCAN_COLUMN_CHOICES.join(', ')} and divide valueDim ${shape.valueDim}, got ${scanColumns}`);
   const scanThreads = shape.scanThreads ?? 128;
   requireThat(name, SCAN_THREAD_CHOICES.includes(scanThreads), `scanThreads must be one of ${SCAN_THREAD_CHOICES.join(', ')}, got ${scanThreads}`);
-  return { chunk, scanColumns, scanThreads };
+  const scanBatch = shape.scanBatch ?? 8;
+  requireThat(name, SCAN_BATCH_CHOICES.includes(scanBatch), `scanBatch must be one of ${SCAN_BATCH_CHOICES.join(', ')}, got ${scanBatch}`);
+  return { chunk, scanColumns, scanThreads, scanBatch };
 }
 
 /**
@@ -99,7 +105,7 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
   const name = 'gdn chunked';
   checkGdnDims(name, shape);
   const tuning = resolveTuning(name, shape);
-  const { chunk: L, scanColumns, scanThreads } = tuning;
+  const { chunk: L, scanColumns, scanThreads, scanBatch } = tuning;
   const { keyHeads, valueHeads, keyDim, valueDim, maxTokens } = shape;
   const tiles = plan(L, keyDim, valueDim, scanColumns);
   const limit = ctx.gpu.limits.maxComputeWorkgroupStorageSize;
@@ -112,7 +118,7 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
   const dims = { CHUNK: L, KEY_DIM: keyDim, VALUE_DIM: valueDim };
   const [intra, scan, output] = await Promise.all([
     ctx.pipelines.get({ shader: 'gdn_chunked_intra', defines: { ...dims, INVERSE_BLOCK: tiles.inverseBlock } }),
-    ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: scanColumns, SCAN_THREADS: scanThreads } }),
+    ctx.pipelines.get({ shader: 'gdn_chunked_scan', defines: { ...dims, COL_BLOCK: scanColumns, SCAN_THREADS: scanThreads, SCAN_BATCH: scanBatch } }),
     ctx.pipelines.get({ shader: 'gdn_chunked_output', defines: { ...dims, COL_QUADS: tiles.outputQuads } }),
   ]);
   const scratch = ctx.allocator.create({ label: 'gdn chunked scratch', category: 'activations', size: layout.bytes, usage: GPUBufferUsage.STORAGE });
