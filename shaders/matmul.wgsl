@@ -28,7 +28,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 #include "weights"
+#if X_VEC4
+@group(0) @binding(W_NEXT_BINDING) var<storage, read> x: array<vec4<f32>>;  // cols % 4 == 0
+#else
 @group(0) @binding(W_NEXT_BINDING) var<storage, read> x: array<f32>;
+#endif
 @group(0) @binding(W_NEXT_BINDING + 1u) var<storage, read_write> y: array<f32>;
 
 const WORDS_PER_STEP: u32 = TILE_K / W_WORD_ELEMS;
@@ -55,14 +59,25 @@ fn tile_row(out0: u32, lr: u32) -> u32 {
 #endif
 }
 
+// A thread stages 8 columns of one token's x row (X_VEC4: two 16-byte loads; a quad lies wholly
+// inside the row or past it). Tokens past p.tokens and columns past p.cols read as 0.
 fn load_x_tile(t0: u32, step: u32, lid: u32) {
   let tok = lid / 4u;
   let c_local = (lid % 4u) * 8u;
   let t = t0 + tok;
+  let at = tok / 4u;
+#if X_VEC4
+  for (var h = 0u; h < 8u; h += 4u) {
+    let c = step * TILE_K + c_local + h;
+    let v = select(vec4(0.0), x[(t * p.cols + c) / 4u], t < p.tokens && c < p.cols);
+    for (var e = 0u; e < 4u; e++) { xs[(c_local + h + e) * (TILE_T / 4u) + at][tok % 4u] = v[e]; }
+  }
+#else
   for (var e = 0u; e < 8u; e++) {
     let c = step * TILE_K + c_local + e;
-    xs[(c_local + e) * (TILE_T / 4u) + tok / 4u][tok % 4u] = select(0.0, x[t * p.cols + c], t < p.tokens && c < p.cols);
+    xs[(c_local + e) * (TILE_T / 4u) + at][tok % 4u] = select(0.0, x[t * p.cols + c], t < p.tokens && c < p.cols);
   }
+#endif
 }
 
 fn load_w_tile(out0: u32, step: u32, lid: u32) {

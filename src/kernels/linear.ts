@@ -176,7 +176,7 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   const layout = matvecLayout(ctx, 'linear', format, cols, { rows: shape.matvecRows, groups: shape.matvecGroups, normInput: shape.normInput !== undefined });
   const [matvec, matmul] = await Promise.all([
     ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, layout, shape.normInput !== undefined) }),
-    shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: epilogueDefines(format, epilogue) }) : undefined,
+    shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: { ...epilogueDefines(format, epilogue), X_VEC4: cols % 4 === 0 } }) : undefined,
   ]);
   const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
   const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
