@@ -41,6 +41,9 @@ const WORDS_PER_STEP: u32 = TILE_K / W_WORD_ELEMS;
 var<workgroup> xs: array<vec4f, TILE_K * TILE_T / 4u>;  // [k][token / 4]
 var<workgroup> ws: array<vec4f, TILE_K * TILE_R / 4u>;  // [k][tile row / 4]
 
+fn put_x(k: u32, tok: u32, v: f32) { xs[k * (TILE_T / 4u) + tok / 4u][tok % 4u] = v; }
+fn put_w(k: u32, lr: u32, v: f32) { ws[k * (TILE_R / 4u) + lr / 4u][lr % 4u] = v; }
+
 // Output index fed by tile row lr (thread lr / 4 owns rows 4·(lr/4) .. +3).
 fn tile_out(out0: u32, lr: u32) -> u32 {
 #if SWIGLU
@@ -65,17 +68,16 @@ fn load_x_tile(t0: u32, step: u32, lid: u32) {
   let tok = lid / 4u;
   let c_local = (lid % 4u) * 8u;
   let t = t0 + tok;
-  let at = tok / 4u;
 #if X_VEC4
   for (var h = 0u; h < 8u; h += 4u) {
     let c = step * TILE_K + c_local + h;
     let v = select(vec4(0.0), x[(t * p.cols + c) / 4u], t < p.tokens && c < p.cols);
-    for (var e = 0u; e < 4u; e++) { xs[(c_local + h + e) * (TILE_T / 4u) + at][tok % 4u] = v[e]; }
+    for (var e = 0u; e < 4u; e++) { put_x(c_local + h + e, tok, v[e]); }
   }
 #else
   for (var e = 0u; e < 8u; e++) {
     let c = step * TILE_K + c_local + e;
-    xs[(c_local + e) * (TILE_T / 4u) + at][tok % 4u] = select(0.0, x[t * p.cols + c], t < p.tokens && c < p.cols);
+    put_x(c_local + e, tok, select(0.0, x[t * p.cols + c], t < p.tokens && c < p.cols));
   }
 #endif
 }
@@ -90,11 +92,7 @@ fn load_w_tile(out0: u32, step: u32, lid: u32) {
     for (var j = 0u; j < W_WORD_VEC4S; j++) {
       let v = w_word_part(word, j) * s;
       let k = wj * W_WORD_ELEMS + 4u * j;
-      let at = k * (TILE_R / 4u) + lr / 4u;
-      ws[at][lr % 4u] = v.x;
-      ws[at + TILE_R / 4u][lr % 4u] = v.y;
-      ws[at + 2u * (TILE_R / 4u)][lr % 4u] = v.z;
-      ws[at + 3u * (TILE_R / 4u)][lr % 4u] = v.w;
+      for (var e = 0u; e < 4u; e++) { put_w(k + e, lr, v[e]); }
     }
   }
 }

@@ -46,9 +46,8 @@ const LAYOUT = [
   ['offSc', 'u32'],
 ] as const;
 
-/** Element offsets of the scratch regions (see shaders/gdn_chunked_common.wgsl), each 4-aligned, and the total bytes. */
-function scratchLayout(s: GdnChunkedShape) {
-  const L = s.chunk ?? DEFAULT_CHUNK;
+/** Element offsets of the scratch regions (see shaders/gdn_chunked_common.wgsl) for chunks of L tokens, each 4-aligned, and the total bytes. */
+function scratchLayout(s: GdnDimsShape, L: number) {
   const chunks = Math.ceil(s.maxTokens / L);
   const align4 = (n: number): number => Math.ceil(n / 4) * 4;
   const offU = 0;
@@ -62,7 +61,7 @@ function scratchLayout(s: GdnChunkedShape) {
 
 /** Bytes of the scratch one chunked builder allocates (category 'activations'). */
 export function gdnChunkedScratchBytes(shape: GdnChunkedShape): number {
-  return scratchLayout(shape).bytes;
+  return scratchLayout(shape, resolveTuning('gdn chunked', shape).chunk).bytes;
 }
 
 /** Largest of 16, 8, 4 dividing n and at most `max`. */
@@ -112,7 +111,7 @@ export async function createGdnChunked(ctx: KernelContext, shape: GdnChunkedShap
   for (const [stage, bytes] of Object.entries(tiles.bytes)) {
     requireThat(name, bytes <= limit, `the ${stage} stage needs ${bytes} bytes of workgroup memory with chunk ${L}, dk ${keyDim}; the device allows ${limit} (use a smaller chunk)`);
   }
-  const layout = scratchLayout(shape);
+  const layout = scratchLayout(shape, L);
   requireThat(name, layout.bytes <= ctx.gpu.limits.maxStorageBufferBindingSize,
     `scratch of ${layout.bytes} bytes for maxTokens ${maxTokens} exceeds maxStorageBufferBindingSize (${ctx.gpu.limits.maxStorageBufferBindingSize}); use a smaller maxTokens`);
   const dims = { CHUNK: L, KEY_DIM: keyDim, VALUE_DIM: valueDim };

@@ -113,13 +113,18 @@ const WORD_ELEMS: Record<WeightFormat, number> = { f32: 4, f16: 8, bf16: 8, q8: 
 /** 16-byte words per padded row (the unit matvec/matmul walk rows in). */
 export const wordsPerRow = (format: WeightFormat, cols: number): number => paddedCols(cols) / WORD_ELEMS[format];
 
-export function epilogueDefines(format: WeightFormat, epilogue: LinearEpilogue | 'store'): Defines {
+function epilogueDefines(format: WeightFormat, epilogue: LinearEpilogue | 'store'): Defines {
   return { ...weightDefines(format), SWIGLU: epilogue === 'swiglu', EPILOGUE_ADD: epilogue === 'add' };
 }
 
-/** Defines of a matvec.wgsl pipeline (x is read 16 bytes at a time when every row of it is 16-byte aligned). */
+/** Defines of a matmul.wgsl pipeline; X_VEC4: x is read 16 bytes at a time (every row of it is 16-byte aligned). */
+export function matmulDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number): Defines {
+  return { ...epilogueDefines(format, epilogue), X_VEC4: cols % 4 === 0 };
+}
+
+/** Defines of a matvec.wgsl pipeline: the matmul's, plus its workgroup layout and NORM_X. */
 export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, layout: MatvecLayout, normInput = false): Defines {
-  return { ...epilogueDefines(format, epilogue), TPR: layout.threadsPerRow, GROUPS: layout.groups, ROWS: layout.rows, X_VEC4: cols % 4 === 0, NORM_X: normInput };
+  return { ...matmulDefines(format, epilogue, cols), TPR: layout.threadsPerRow, GROUPS: layout.groups, ROWS: layout.rows, NORM_X: normInput };
 }
 
 /** Workgroups per matvec slot for `outs` outputs. */
@@ -176,7 +181,7 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   const layout = matvecLayout(ctx, 'linear', format, cols, { rows: shape.matvecRows, groups: shape.matvecGroups, normInput: shape.normInput !== undefined });
   const [matvec, matmul] = await Promise.all([
     ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, layout, shape.normInput !== undefined) }),
-    shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: { ...epilogueDefines(format, epilogue), X_VEC4: cols % 4 === 0 } }) : undefined,
+    shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: matmulDefines(format, epilogue, cols) }) : undefined,
   ]);
   const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
   const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
