@@ -188,6 +188,28 @@ describe('qwen35 bench --compare-waits (tiny model, 1 run)', () => {
   });
 });
 
+describe('qwen35 bench --compare-prefill-chunks (tiny model, 1 run)', () => {
+  it('loads the model with each prefill chunk and times the prompt on both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-chunks-'));
+    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+    try {
+      const run = ['--models', 'tiny', '--scenarios', 'prefill', '--prefill-lengths', '40', '--decode-contexts', '0', '--warmup', '0', '--reps', '1', '--out', dir];
+      await expect(command.run([...run, '--compare-prefill-chunks', '8'])).rejects.toThrow(/takes two chunk sizes/);
+      expect(await command.run([...run, '--compare-prefill-chunks', '8,32'])).toBe(0);
+      const c = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as CompareResult;
+      // The labels name the chunk each loaded session really has (its resolved options).
+      expect(c.a).toMatch(/^tiny prefill chunk 8 \(.* q4, prefill chunk 8\)$/);
+      expect(c.b).toMatch(/^tiny prefill chunk 32 \(.* q4, prefill chunk 32\)$/);
+      expect(c.rows.map((r) => r.metric)).toEqual(['prefill 40 · tok/s']); // --scenarios prefill: no decode point
+      expect(c.unmatched).toEqual([]);
+      expect(c.rows[0]!.ratio).toBeGreaterThan(0);
+    } finally {
+      quiet.forEach((q) => q.mockRestore());
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('interleaved comparison on the GPU (tiny model, q4 vs q8)', () => {
   const disposers: Array<() => void> = [];
   afterAll(() => disposers.reverse().forEach((d) => d()));

@@ -32,6 +32,9 @@ export function metricsOf(result: BenchResult): Map<string, Metric> {
       put(`${id} · host encode · ms/token`, m.profile.encodeMsPerToken, false);
       if (m.profile.gpuMsPerToken) put(`${id} · decode kernels (sum) · ms/token`, m.profile.gpuMsPerToken, false);
     }
+    if (m.prefillProfile?.gpuMsPerChunk) {
+      put(`${id} · prefill kernels (sum, ${m.prefillProfile.tokens}-token chunk) · ms`, m.prefillProfile.gpuMsPerChunk, false);
+    }
     if (m.gdnPrefill) put(`${id} · DeltaNet prefill ${m.gdnPrefill.promptTokens} chunked speedup · ×`, m.gdnPrefill.speedup, true);
   }
   return out;
@@ -78,17 +81,18 @@ async function interleave(p: RunParameters, control: RunControl, measure: (m: Qw
   return { xs, ys };
 }
 
-/** Prefill and decode tokens/s of two loaded models, interleaved point by point. */
+/** Prefill and decode tokens/s of two loaded models, interleaved point by point (the prefill and decode scenarios of p). */
 export async function compareInterleaved(a: Contender, b: Contender, p: RunParameters, environment: Environment, control: RunControl = {}): Promise<CompareResult> {
   if (a.model.config.vocabSize !== b.model.config.vocabSize) {
     throw new InvalidArgumentError(`cannot interleave different models (${a.model.source.description} vs ${b.model.source.description})`);
   }
   const maxContext = Math.min(a.model.session.options.maxContext, b.model.session.options.maxContext);
   const vocab = a.model.config.vocabSize;
-  const name = (m: Qwen35Model): string => `${m.source.description} ${formatLabel(m.session.options.formats)}`;
+  const name = (m: Qwen35Model): string => `${m.source.description} ${formatLabel(m.session.options.formats)}, prefill chunk ${m.session.options.prefillChunk}`;
   const rows: CompareRow[] = [];
   const unmatched: string[] = [];
-  for (const length of p.prefillLengths) {
+  const points = (scenario: 'prefill' | 'decode', xs: number[]): number[] => (p.scenarios.includes(scenario) ? xs : []);
+  for (const length of points('prefill', p.prefillLengths)) {
     const metric = `prefill ${length} · tok/s`;
     if (prefillFootprint(length) > maxContext) {
       unmatched.push(`${metric} (needs context ${prefillFootprint(length)})`);
@@ -99,7 +103,7 @@ export async function compareInterleaved(a: Contender, b: Contender, p: RunParam
     const { xs, ys } = await interleave(p, control, async (m) => (await measurePrefill(m, ids)).tokensPerSecond, a.model, b.model);
     rows.push(pairedRow(metric, xs, ys));
   }
-  for (const context of p.decodeContexts) {
+  for (const context of points('decode', p.decodeContexts)) {
     const metric = `decode context ${context} · tok/s`;
     if (decodeFootprint(context, p.decodeTokens) > maxContext) {
       unmatched.push(`${metric} (needs context ${decodeFootprint(context, p.decodeTokens)})`);

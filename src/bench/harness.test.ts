@@ -16,7 +16,7 @@ import { Qwen35Model } from '../runtime/model.js';
 import { requiredContext, resolveBenchOptions, runBenchmark, type BenchProgressEvent } from './harness.js';
 import { benchMarkdown, fmt } from './markdown.js';
 import { benchPlots } from './plots.js';
-import { KERNEL_KINDS } from './profile.js';
+import { KERNEL_KINDS, kernelKind } from './profile.js';
 import { benchMatmul } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill } from './kernels-mixers.js';
 import type { BenchResult } from './schema.js';
@@ -129,6 +129,30 @@ describe('runBenchmark on the tiny model', () => {
     expect(prof.gpuMsPerToken!.n).toBe(2);
   });
 
+  it('prefill profile: one chunk of the prefill graph, its projections timed as matmuls', () => {
+    const prof = result.models[0]!.prefillProfile!;
+    const graph = model.session.forward.prefill;
+    graph.update({ pos0: 0, tokens: 24 });
+    expect(prof).toMatchObject({ tokens: 24, runs: 2, dispatches: graph.dispatchCount(), timestamps: model.session.ctx.gpu.features.timestamps });
+    if (!prof.timestamps) return;
+    const running = graph.nodes.filter((n): n is ComputeNode => n.kind === 'compute' && n.dispatches().some(dispatchRuns));
+    const kinds = prof.byKind!;
+    expect(kinds.reduce((a, k) => a + k.nodes, 0)).toBe(running.length);
+    expect(kinds.reduce((a, k) => a + k.dispatches, 0)).toBe(prof.dispatches);
+    // Dense model: every projection runs the tiled matmul; the norms have their own dispatches in prefill.
+    expect(kinds.map((k) => k.kind).sort()).toEqual(['attention', 'embedding', 'gdn', 'matmul', 'norms']);
+    expect(kinds.find((k) => k.kind === 'matmul')!.nodes).toBe(8 * 2 + 2 * 2 + 6 * 2);
+    expect(kinds.find((k) => k.kind === 'norms')!.nodes).toBe(8 * 2); // input and post norm per layer (the final norm is the head's)
+    expect(kinds.reduce((a, k) => a + k.percent, 0)).toBeCloseTo(100, 9);
+    expect(prof.gpuMsPerChunk!.n).toBe(2);
+    expect(prof.gpuMsPerChunk!.median).toBeGreaterThan(0);
+    expect(benchMarkdown(result)).toContain('## Prefill profile: tiny q4 (one 24-token chunk at position 0, 2 runs)');
+  });
+
+  it('kernel kinds: projections are matvecs at one token and matmuls at more, MoE experts matvecs at any count', () => {
+    expect([kernelKind('L3 gate_up'), kernelKind('L3 gate_up', 24), kernelKind('L3 experts gate_up', 24), kernelKind('L0 gdn chunked', 24)]).toEqual(['matvec', 'matmul', 'matvec', 'gdn']);
+  });
+
   it('chunked vs sequential DeltaNet prefill: paired speedups = sequential / chunked', () => {
     const g = result.models[0]!.gdnPrefill!;
     expect(g.promptTokens).toBe(9);
@@ -162,9 +186,9 @@ describe('runBenchmark on the tiny model', () => {
 
   it('prefill matmul bench: GFLOP/s = 2 · rows · cols · tokens per ms, rendered in the kernel section', async () => {
     const shapes = [{ name: 'odd 70→96', rows: 96, cols: 70 }];
-    const m = await benchMatmul(model.session.ctx, { shapes, formats: ['q4', 'f32'], tokens: 5, trials: 1, iterations: 1 });
-    expect(m.points.map((x) => [x.shape, x.format, x.tokens])).toEqual([['odd 70→96', 'q4', 5], ['odd 70→96', 'f32', 5]]);
-    for (const x of m.points) expect(x.gflops).toBeCloseTo((2 * 96 * 70 * 5) / x.ms / 1e6, 9);
+    const m = await benchMatmul(model.session.ctx, { shapes, formats: ['q4', 'f32'], tokens: [5, 9], trials: 1, iterations: 1 });
+    expect(m.points.map((x) => [x.shape, x.format, x.tokens])).toEqual([['odd 70→96', 'q4', 5], ['odd 70→96', 'q4', 9], ['odd 70→96', 'f32', 5], ['odd 70→96', 'f32', 9]]);
+    for (const x of m.points) expect(x.gflops).toBeCloseTo((2 * 96 * 70 * x.tokens) / x.ms / 1e6, 9);
     const md = benchMarkdown({ ...result, adapter: { ...result.adapter, kernels: { matmul: m.points } } });
     expect(md).toContain('Prefill matmul (one chunk):');
     expect(md).toContain('| odd 70→96 | f32 | 5 |');

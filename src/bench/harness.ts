@@ -11,10 +11,10 @@ import type { WeightFormat } from '../io/formats.js';
 import type { Qwen35Model } from '../runtime/model.js';
 import { describeEnvironment } from './environment.js';
 import { timingMethod } from './gpu-timer.js';
-import { benchBandwidth, benchMatmul, benchMatvec, benchSampler } from './kernels-linear.js';
+import { benchBandwidth, benchMatmul, benchMatvec, benchSampler, MATMUL_BENCH_TOKENS } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill, QWEN35_08B_GDN } from './kernels-mixers.js';
 import { planForAdapter, requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
-import { profileDecode } from './profile.js';
+import { profileDecode, profilePrefill } from './profile.js';
 import { decodeFootprint, measurePrefill, prefillFootprint, prepareDecode, promptIds, timeGdnPrefill } from './scenarios.js';
 import { BENCH_SCHEMA, type AdapterBenchmarks, type BenchResult, type ModelInfo, type ModelResult, type RunParameters, type Scenario } from './schema.js';
 import { mapSummary, pairedRatios, summarize } from './stats.js';
@@ -58,7 +58,7 @@ export async function benchAdapter(ctx: KernelContext, p: RunParameters, formats
   if (p.scenarios.includes('kernels')) {
     say('kernels', `matvec at Qwen3.5-0.8B shapes (${formats.join(', ')})`);
     const matvec = await benchMatvec(ctx, { ...timing, formats });
-    say('kernels', `prefill matmul at Qwen3.5-0.8B shapes, 128 tokens (${formats.join(', ')})`);
+    say('kernels', `prefill matmul at Qwen3.5-0.8B shapes, ${MATMUL_BENCH_TOKENS.join(' and ')} tokens (${formats.join(', ')})`);
     const matmul = await benchMatmul(ctx, { ...timing, formats });
     say('kernels', 'attention decode step vs context');
     const contexts = [...new Set(p.decodeContexts.map((c) => Math.max(1, c + 1)))];
@@ -175,6 +175,10 @@ export async function benchModel(model: Qwen35Model, p: RunParameters, probeGBps
       result.profile = await profileDecode(session, promptIds(context, vocab, p.seed), p.profileSteps);
       model.reset();
     }
+    const chunk = Math.min(session.options.prefillChunk, maxContext);
+    say('profile', `per-kernel profile of ${p.profileSteps} runs of a ${chunk}-token prefill chunk`);
+    result.prefillProfile = await profilePrefill(session, promptIds(chunk, vocab, p.seed), p.profileSteps);
+    model.reset();
   }
 
   if (p.scenarios.includes('gdn')) {

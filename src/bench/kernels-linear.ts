@@ -4,7 +4,7 @@
  *   benchMatvec     the decode matvec per weight format at Qwen3.5-0.8B shapes, in GB/s of
  *                   weights + scales + x + y moved, to compare with the probe; the q4 LM head
  *                   also with 4 / 16 / 32 weight rows per workgroup besides the default 8;
- *   benchMatmul     the prefill matmul over one 128-token chunk at the same shapes, in GFLOP/s;
+ *   benchMatmul     the prefill matmul over one chunk of 128 and of 512 tokens at the same shapes, in GFLOP/s;
  *   benchSampler    one sampled token over a full 248,320 vocabulary, per option mix.
  * Timing: gpu-timer.ts (GPU timestamps around one pass when the device has them), the median of
  * `trials`. SwiftShader results are CPU numbers: never quote them as GPU speed.
@@ -156,21 +156,31 @@ export interface MatmulPoint {
   gflops: number;
 }
 
-/** The prefill matmul (one 128-token chunk) at Qwen3.5-0.8B shapes, store epilogue. */
-export async function benchMatmul(ctx: KernelContext, opts: TimingOptions & { formats?: WeightFormat[]; shapes?: MatrixShape[]; tokens?: number } = {}): Promise<{ points: MatmulPoint[]; adapter: string }> {
-  const tokens = opts.tokens ?? 128;
+/**
+ * Token counts of the matmul bench: prefill chunks of 128 and 512 tokens. A 64 × 64 output tile
+ * per 256-thread workgroup gives T · rows / 16 threads, so at 128 tokens the 0.8B down projection
+ * (1,024 rows) is 256 warps: about 2 per SM of a 132-SM GPU, too few to hide latency.
+ */
+export const MATMUL_BENCH_TOKENS = [128, 512];
+
+/** The prefill matmul at Qwen3.5-0.8B shapes, store epilogue, over one chunk of each of `tokens` (default MATMUL_BENCH_TOKENS). */
+export async function benchMatmul(ctx: KernelContext, opts: TimingOptions & { formats?: WeightFormat[]; shapes?: MatrixShape[]; tokens?: number[] } = {}): Promise<{ points: MatmulPoint[]; adapter: string }> {
   const points: MatmulPoint[] = [];
   for (const shape of opts.shapes ?? QWEN35_08B_MATVECS.filter((m) => !m.sweepRows)) {
     for (const format of opts.formats ?? ['q4' as const]) {
-      const { rows, cols } = shape;
-      await withOperands(ctx, format, rows, cols, tokens, async (b) => {
-        const linear = (await createLinear(ctx, { format, rows, cols, tokens, epilogue: 'store' })).bind(b, shape.name);
-        const ms = await medianMs(ctx, linear.dispatches, opts);
-        points.push({ shape: shape.name, format, rows, cols, tokens, ms, gflops: (2 * rows * cols * tokens) / ms / 1e6 });
-      });
+      for (const tokens of opts.tokens ?? MATMUL_BENCH_TOKENS) points.push(await benchMatmulPoint(ctx, shape, format, tokens, opts));
     }
   }
   return { points, adapter: describeGpu(ctx.gpu) };
+}
+
+async function benchMatmulPoint(ctx: KernelContext, shape: MatrixShape, format: WeightFormat, tokens: number, opts: TimingOptions): Promise<MatmulPoint> {
+  const { rows, cols } = shape;
+  return withOperands(ctx, format, rows, cols, tokens, async (b) => {
+    const linear = (await createLinear(ctx, { format, rows, cols, tokens, epilogue: 'store' })).bind(b, shape.name);
+    const ms = await medianMs(ctx, linear.dispatches, opts);
+    return { shape: shape.name, format, rows, cols, tokens, ms, gflops: (2 * rows * cols * tokens) / ms / 1e6 };
+  });
 }
 
 export interface SamplerPoint {

@@ -6,6 +6,7 @@ import { formatBytes } from '../gpu/allocator.js';
 import { adapterLabel } from './environment.js';
 import type { BenchResult, CompareResult, DecodePoint, ModelResult } from './schema.js';
 import type { Summary } from './stats.js';
+import type { KernelProfile } from './profile.js';
 
 /** Three significant digits, no exponent for everyday magnitudes. */
 export const fmt = (x: number): string => {
@@ -79,23 +80,42 @@ function decodeSection(r: BenchResult): string {
   ].join('\n');
 }
 
+/** A profile's note and its per-kind and top-op tables, times in `unit` (ms/token, ms/chunk). */
+function profileTables(p: Pick<KernelProfile, 'note' | 'byKind' | 'topOps'>, unit: string): string[] {
+  const parts: string[] = [];
+  if (p.note) parts.push('', `Note: ${p.note}.`);
+  if (p.byKind) {
+    parts.push('', table(['kind', unit, '%', 'nodes', 'dispatches'], p.byKind.map((k) => [k.kind, fmt(k.ms), fmt(k.percent), String(k.nodes), String(k.dispatches)])));
+  }
+  if (p.topOps) {
+    parts.push('', 'Top operations (summed over layers):', '', table(['op', 'kind', unit, '%', 'layers'], p.topOps.map((o) => [o.op, o.kind, fmt(o.ms), fmt(o.percent), String(o.nodes)])));
+  }
+  return parts;
+}
+
 function profileSection(m: ModelResult): string {
   const p = m.profile;
   if (!p) return '';
-  const parts = [
+  return [
     `## Decode profile: ${modelId(m)} (context ${p.context}, ${p.steps} steps)`,
     '',
     `${p.dispatchesPerToken} dispatches per token; host update + encode + submit ${fmt(p.encodeMsPerToken.median)} ms/token` +
       (p.gpuMsPerToken ? `; GPU kernels (sum, one pass per kernel) ${fmt(p.gpuMsPerToken.median)} ms/token.` : '.'),
-  ];
-  if (p.note) parts.push('', `Note: ${p.note}.`);
-  if (p.byKind) {
-    parts.push('', table(['kind', 'ms/token', '%', 'nodes', 'dispatches'], p.byKind.map((k) => [k.kind, fmt(k.ms), fmt(k.percent), String(k.nodes), String(k.dispatches)])));
-  }
-  if (p.topOps) {
-    parts.push('', 'Top operations (summed over layers):', '', table(['op', 'kind', 'ms/token', '%', 'layers'], p.topOps.map((o) => [o.op, o.kind, fmt(o.ms), fmt(o.percent), String(o.nodes)])));
-  }
-  return parts.join('\n');
+    ...profileTables(p, 'ms/token'),
+  ].join('\n');
+}
+
+function prefillProfileSection(m: ModelResult): string {
+  const p = m.prefillProfile;
+  if (!p) return '';
+  const gpu = p.gpuMsPerChunk;
+  return [
+    `## Prefill profile: ${modelId(m)} (one ${p.tokens}-token chunk at position 0, ${p.runs} runs)`,
+    '',
+    `${p.dispatches} dispatches per chunk` +
+      (gpu ? `; GPU kernels (sum, one pass per kernel) ${fmt(gpu.median)} ms per chunk, ${fmt((1000 * gpu.median) / p.tokens)} µs per token.` : '.'),
+    ...profileTables(p, 'ms/chunk'),
+  ].join('\n');
 }
 
 function gdnSection(r: BenchResult): string {
@@ -176,6 +196,7 @@ export function benchMarkdown(r: BenchResult): string {
     prefillSection(r),
     decodeSection(r),
     ...r.models.map(profileSection),
+    ...r.models.map(prefillProfileSection),
     gdnSection(r),
     kernelSection(r),
     skipped.length ? ['## Skipped', '', ...skipped].join('\n') : '',

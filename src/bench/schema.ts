@@ -8,7 +8,7 @@
 import type { AdapterSummary, GpuContext } from '../gpu/device.js';
 import type { Summary } from './stats.js';
 import type { DecodeTraffic } from './traffic.js';
-import type { KernelProfile } from './profile.js';
+import type { KernelProfile, PrefillProfile } from './profile.js';
 import type { BandwidthResult, MatmulPoint, MatvecBench, SamplerPoint } from './kernels-linear.js';
 import type { AttentionDecodeBench, GdnPrefillBench } from './kernels-mixers.js';
 import type { GpuWaitMode, WaitStats } from '../gpu/wait-pacer.js';
@@ -99,6 +99,8 @@ export interface ModelResult {
   prefill: PrefillPoint[];
   decode: DecodePoint[];
   profile?: KernelProfile;
+  /** Absent in records from before it was measured. */
+  prefillProfile?: PrefillProfile;
   gdnPrefill?: GdnPrefillComparison;
   /** Scenario points that were not run and why (e.g. they do not fit maxContext). */
   skipped: Array<{ scenario: Scenario; what: string; reason: string }>;

@@ -41,6 +41,8 @@ export interface LoadBenchModelOptions {
   kvFormat?: 'f16' | 'f32';
   /** How the host waits for the GPU (default: the session's). */
   gpuWaits?: GpuWaitMode;
+  /** Tokens per prefill call (default: the session's). */
+  prefillChunk?: number;
   /** Context the scenarios need; capped at the model's maximum. */
   context: number;
   log: (line: string) => void;
@@ -63,6 +65,7 @@ export async function loadBenchModel(name: string, opts: LoadBenchModelOptions):
       weightFormat: opts.weightFormat,
       kvFormat: opts.kvFormat,
       ...(opts.gpuWaits ? { gpuWaits: opts.gpuWaits } : {}),
+      ...(opts.prefillChunk ? { prefillChunk: opts.prefillChunk } : {}),
       maxContext: Math.min(opts.context, config.maxPositionEmbeddings),
       onProgress: bar.update,
     });

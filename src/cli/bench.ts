@@ -25,6 +25,7 @@ const OPTIONS = {
   models: { type: 'string' },
   format: { type: 'string' },
   'kv-format': { type: 'string' },
+  'prefill-chunk': { type: 'string' },
   scenarios: { type: 'string' },
   quick: { type: 'boolean' },
   full: { type: 'boolean' },
@@ -43,6 +44,7 @@ const OPTIONS = {
   'compare-formats': { type: 'string' },
   'compare-subgroups': { type: 'boolean' },
   'compare-waits': { type: 'boolean' },
+  'compare-prefill-chunks': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof OPTIONS>>;
@@ -77,6 +79,8 @@ function benchOptions(v: Values, software: boolean): { options: BenchOptions; re
     software,
   );
 }
+
+const prefillChunkOption = (v: Values): number | undefined => intOption(v['prefill-chunk'], 'prefill-chunk');
 
 /** `--compare a.json b.json` → `--compare a.json --compare b.json`. */
 function expandCompare(args: string[]): string[] {
@@ -131,16 +135,17 @@ interface Context {
 }
 
 /** The flags that compare two configurations of each model in one process. */
-const INTERLEAVED = ['compare-formats', 'compare-subgroups', 'compare-waits'] as const;
+const INTERLEAVED = ['compare-formats', 'compare-subgroups', 'compare-waits', 'compare-prefill-chunks'] as const;
 const comparisons = (v: Values) => INTERLEAVED.filter((f) => v[f] !== undefined && v[f] !== false);
 const interleaved = (v: Values): boolean => comparisons(v).length > 0;
 
-/** What B differs in from A: the weight formats, the device (subgroups off) or the host's GPU waits. */
+/** What B differs in from A: the weight formats, the device (subgroups off), the host's GPU waits or the tokens per prefill call. */
 interface Variants {
   labels: [string, string];
   formats: [WeightFormat, WeightFormat];
   gpuB: GpuContext;
   waits?: [GpuWaitMode, GpuWaitMode];
+  prefillChunks?: [number, number];
 }
 
 async function variantsFor(v: Values, gpu: GpuContext): Promise<Variants> {
@@ -153,6 +158,12 @@ async function variantsFor(v: Values, gpu: GpuContext): Promise<Variants> {
     return { labels: f, formats: f, gpuB: gpu };
   }
   const f = weightFormat(v.format) ?? 'q4';
+  const chunks = ints(v['compare-prefill-chunks'], 'compare-prefill-chunks');
+  if (chunks) {
+    if (chunks.length !== 2) throw new InvalidArgumentError(`--compare-prefill-chunks takes two chunk sizes, e.g. 128,512 (got "${v['compare-prefill-chunks']}")`);
+    const c = chunks as [number, number];
+    return { labels: [`prefill chunk ${c[0]}`, `prefill chunk ${c[1]}`], formats: [f, f], gpuB: gpu, prefillChunks: c };
+  }
   if (v['compare-waits']) return { labels: ['paced waits', 'polled waits'], formats: [f, f], gpuB: gpu, waits: ['paced', 'polled'] };
   if (!gpu.features.subgroups) throw new InvalidArgumentError('--compare-subgroups: this adapter has no subgroups, so there is nothing to compare');
   return { labels: ['subgroups on', 'subgroups off'], formats: [f, f], gpuB: await acquireGpu({ disable: ['subgroups'] }) };
@@ -163,13 +174,15 @@ async function runInterleaved(c: Context): Promise<CompareResult[]> {
   const { v, gpu, p } = c;
   const results: CompareResult[] = [];
   const variants = await variantsFor(v, gpu);
-  const { labels, formats, gpuB, waits } = variants;
+  const { labels, formats, gpuB, waits, prefillChunks } = variants;
+  const chunk = prefillChunkOption(v);
   try {
     for (const name of c.models) {
       const common = { kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined, context: requiredContext(p), log: c.log };
-      const a = await loadBenchModel(name, { ...common, gpu, weightFormat: formats[0], ...(waits ? { gpuWaits: waits[0] } : {}) });
+      const variant = (i: 0 | 1) => ({ weightFormat: formats[i], ...(waits ? { gpuWaits: waits[i] } : {}), prefillChunk: prefillChunks?.[i] ?? chunk });
+      const a = await loadBenchModel(name, { ...common, gpu, ...variant(0) });
       try {
-        const b = await loadBenchModel(name, { ...common, gpu: gpuB, weightFormat: formats[1], ...(waits ? { gpuWaits: waits[1] } : {}) });
+        const b = await loadBenchModel(name, { ...common, gpu: gpuB, ...variant(1) });
         try {
           results.push(await compareInterleaved({ label: `${name} ${labels[0]}`, model: a }, { label: `${name} ${labels[1]}`, model: b }, p, describeEnvironment(gpu), { onProgress: c.progress }));
         } finally {
@@ -200,7 +213,14 @@ async function runBench(c: Context, save: (partial: BenchResult) => void): Promi
   const models: ModelResult[] = [];
   save(newResult(gpu, p, adapter, models));
   for (const name of c.models) {
-    const model = await loadBenchModel(name, { gpu, weightFormat: format ?? 'q4', kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined, context: requiredContext(p), log: c.log });
+    const model = await loadBenchModel(name, {
+      gpu,
+      weightFormat: format ?? 'q4',
+      kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined,
+      prefillChunk: prefillChunkOption(v),
+      context: requiredContext(p),
+      log: c.log,
+    });
     try {
       models.push(await benchModel(model, p, adapter.bandwidth?.gbps, name, { onProgress: c.progress }));
     } finally {
@@ -218,6 +238,7 @@ export const command: Command = {
                              or checkpoint folders/URLs/hub ids (default tiny,0.8B,2B; on a software adapter: tiny)
   --format <f>               weight format: ${WEIGHT_FORMATS.join(', ')} (default q4; a converted checkpoint: its own)
   --kv-format <f16|f32>      KV cache format (default f16)
+  --prefill-chunk <n>        tokens per prefill call (default: the runtime's)
   --scenarios <list>         any of ${SCENARIOS.join(', ')} (default all)
   --quick                    short plan: prompts 32/128, decode 16 steps after 0/128, 3 runs (tiny model only by default)
   --full                     the full plan even on a software adapter (there the default is --quick: hours otherwise)
@@ -234,6 +255,7 @@ export const command: Command = {
   --compare-formats <a,b>    run each model in formats a and b interleaved (A B A B …) and print ratios
   --compare-subgroups        the same with subgroups on (A) and off (B)
   --compare-waits            the same with paced (A) and polled (B) host waits for the GPU (Node)
+  --compare-prefill-chunks <a,b>  the same with a and b tokens per prefill call
   --baseline <prev.json>     run as usual, then ratios this run / prev.json (compare.json/.md beside bench.json)`,
   async run(args) {
     const v = parse(expandCompare(args), OPTIONS);
@@ -248,7 +270,7 @@ export const command: Command = {
       return 0;
     }
     if (v.baseline !== undefined && interleaved(v)) {
-      throw new InvalidArgumentError('--baseline compares a normal run with a result file; it cannot be combined with --compare-formats, --compare-subgroups or --compare-waits');
+      throw new InvalidArgumentError('--baseline compares a normal run with a result file; it cannot be combined with the --compare-* runs of two configurations');
     }
     // Read before measuring: a bad file fails in milliseconds, not after the run.
     const baseline = v.baseline === undefined ? undefined : readResult(v.baseline, '--baseline');

@@ -5,6 +5,7 @@ import { createProgressBar } from '../io/progress.js';
 import { openSource } from '../io/sources/open.js';
 import { ensureDefaultModel } from '../model/tiny.js';
 import { Qwen35Model } from '../runtime/model.js';
+import { DEFAULT_PREFILL_CHUNK } from '../runtime/session.js';
 import type { WeightFormatSpec } from '../runtime/gpu-weight-plan.js';
 
 export const MODEL_OPTIONS = {
@@ -21,7 +22,7 @@ export const MODEL_USAGE = `model options:
   --revision <rev>                   hub revision (default main); the token comes from HF_TOKEN
   --format <f32|f16|bf16|q8|q4>      weight format on the GPU (default q4; a converted checkpoint: its own)
   --context <n>                      context length (default min(4096, model maximum))
-  --prefill-chunk <n>                tokens per prefill call (default 128)
+  --prefill-chunk <n>                tokens per prefill call (default ${DEFAULT_PREFILL_CHUNK})
   --kv-format <f16|f32>              KV cache element format (default f16)`;
 
 export function parse<T extends ParseArgsConfig['options']>(args: string[], options: T) {

@@ -8,11 +8,11 @@ import { describeWeightFormat } from '../model/memory.js';
 import { memoryTable, TABLE_CONTEXTS, TABLE_FORMATS, type TableRow } from '../model/memory-table.js';
 import { publishedComparisons, UNIT_BYTES, type PublishedComparison } from '../model/memory-published.js';
 import { PRESETS } from '../model/presets.js';
+import { DEFAULT_PREFILL_CHUNK as PREFILL_CHUNK } from '../runtime/session.js';
 
 export const TABLE_SCHEMA = 'qwen35-mem-table';
 export const TABLE_VERSION = 1;
 
-const PREFILL_CHUNK = 128;
 const KV_FORMAT = 'f16';
 
 const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)}`;

@@ -128,7 +128,7 @@ function calculatorComparison(figure: PublishedFigure, fit: { parameters: number
     `A flat 5 % overhead; we count our activations (one ${ours.settings.prefillChunk}-token prefill chunk, the logits of the last token only) and kernel scratch exactly: ${gb(ours.byCategory.activations + ours.byCategory.other + ours.byCategory.staging)}.`,
     'GB means 10^9 B here (with GiB the fitted factor is not round).',
   ];
-  return finish(figure, ours, 'bf16 weights, f16 KV, prefill chunk 128', terms, reasons);
+  return finish(figure, ours, `bf16 weights, f16 KV, prefill chunk ${ours.settings.prefillChunk}`, terms, reasons);
 }
 
 function webllmComparison(figure: PublishedFigure): PublishedComparison {

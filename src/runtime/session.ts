@@ -27,12 +27,15 @@ const UNKNOWN_TOKEN = -1;
 /** A decode step's read-back (pacing: one unit per step). */
 const TOKEN_WORK = { kind: 'token', units: 1 };
 
+/** Tokens per prefill call unless the session is given `prefillChunk`. */
+export const DEFAULT_PREFILL_CHUNK = 128;
+
 export interface SessionOptions {
   /** One format for every matrix or per class; default q4. */
   weightFormat?: WeightFormatSpec;
   /** Longest sequence the session holds (prompt + output); default min(4096, the model's maximum). */
   maxContext?: number;
-  /** Tokens per prefill call; default 128. */
+  /** Tokens per prefill call; default DEFAULT_PREFILL_CHUNK. */
   prefillChunk?: number;
   /** KV cache element format; default f16. */
   kvFormat?: KvFormat;
@@ -55,7 +58,7 @@ export interface ResolvedSessionOptions extends SessionShape {
 
 export function resolveSessionOptions(config: Qwen35Config, options: SessionOptions, limits?: GPUSupportedLimits): ResolvedSessionOptions {
   const maxContext = options.maxContext ?? Math.min(4096, config.maxPositionEmbeddings);
-  const prefillChunk = options.prefillChunk ?? 128;
+  const prefillChunk = options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
   if (!(Number.isSafeInteger(maxContext) && maxContext >= 1 && maxContext <= config.maxPositionEmbeddings)) {
     throw new InvalidArgumentError(`maxContext must be an integer in [1, ${config.maxPositionEmbeddings}], got ${maxContext}`);
   }
