@@ -33,6 +33,8 @@ interface Case {
   matvecRows?: number;
   /** Matvec row groups per workgroup (default: matvecLayout's). */
   matvecGroups?: number;
+  /** The matmul's prefetching staging (default: direct). */
+  matmulPrefetch?: boolean;
 }
 
 const EPS = 1e-6;
@@ -47,7 +49,7 @@ async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<voi
   const matrix = uploadMatrix(ctx, 'w', values, c.rows, c.cols, c.format, { maxPartBytes: c.maxPartBytes });
   if (c.maxPartBytes) expect(matrix.parts.length).toBeGreaterThan(1);
   const normInput = c.normInput ? { eps: EPS } : undefined;
-  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput, matvecRows: c.matvecRows, matvecGroups: c.matvecGroups });
+  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput, matvecRows: c.matvecRows, matvecGroups: c.matvecGroups, matmulPrefetch: c.matmulPrefetch });
   const normWeight = rnd.normals(c.cols, 0.5);
   const normBuf = uploadStorage(ctx, normWeight, 'norm w');
   for (const T of c.tokenCounts) {
@@ -120,6 +122,16 @@ describe.each(GPU_VARIANTS)('linear ($name)', (variant) => {
       await checkCase(ctx, { format, rows: 74, cols: 70, epilogue: 'swiglu', tokenCounts: [3, 1], normInput: true }, 7);
       const maxPartBytes = dataBytes(format, 40, 70);
       await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'add', tokenCounts: [1, 3], maxPartBytes, normInput: true }, 8);
+    });
+    it(`${format} matmul with prefetching staging: store [37, 100] / [21, 1000], add and swiglu [74, 70], split add [150, 70], T = 3, 70`, async ({ skip }) => {
+      if (!(await variantAvailable(variant))) skip();
+      const ctx = await gpuContext(variant);
+      const matmulPrefetch = true;
+      await checkCase(ctx, { format, rows: 37, cols: 100, epilogue: 'store', tokenCounts: [3, 70], matmulPrefetch }, 14);
+      await checkCase(ctx, { format, rows: 21, cols: 1000, epilogue: 'store', tokenCounts: [70, 3], matmulPrefetch }, 15);
+      await checkCase(ctx, { format, rows: 74, cols: 70, epilogue: 'add', tokenCounts: [3, 70], matmulPrefetch }, 16);
+      await checkCase(ctx, { format, rows: 74, cols: 70, epilogue: 'swiglu', tokenCounts: [70, 3], matmulPrefetch }, 17);
+      await checkCase(ctx, { format, rows: 150, cols: 70, epilogue: 'add', tokenCounts: [3, 70], matmulPrefetch, maxPartBytes: dataBytes(format, 40, 70) }, 18);
     });
     it(`${format} matvec with 2 / 32 rows per workgroup (the bench's sweep): store [37, 100], swiglu [74, 70], T = 1`, async ({ skip }) => {
       if (!(await variantAvailable(variant))) skip();

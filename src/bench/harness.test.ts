@@ -187,11 +187,14 @@ describe('runBenchmark on the tiny model', () => {
   it('prefill matmul bench: GFLOP/s = 2 · rows · cols · tokens per ms, rendered in the kernel section', async () => {
     const shapes = [{ name: 'odd 70→96', rows: 96, cols: 70 }];
     const m = await benchMatmul(model.session.ctx, { shapes, formats: ['q4', 'f32'], tokens: [5, 9], trials: 1, iterations: 1 });
-    expect(m.points.map((x) => [x.shape, x.format, x.tokens])).toEqual([['odd 70→96', 'q4', 5], ['odd 70→96', 'q4', 9], ['odd 70→96', 'f32', 5], ['odd 70→96', 'f32', 9]]);
+    const staged = (format: string, tokens: number) => [[format, tokens, false], [format, tokens, true]];
+    expect(m.points.map((x) => [x.format, x.tokens, x.prefetch])).toEqual([...staged('q4', 5), ...staged('q4', 9), ...staged('f32', 5), ...staged('f32', 9)]);
+    expect(new Set(m.points.map((x) => x.shape))).toEqual(new Set(['odd 70→96']));
     for (const x of m.points) expect(x.gflops).toBeCloseTo((2 * 96 * 70 * x.tokens) / x.ms / 1e6, 9);
     const md = benchMarkdown({ ...result, adapter: { ...result.adapter, kernels: { matmul: m.points } } });
-    expect(md).toContain('Prefill matmul (one chunk):');
-    expect(md).toContain('| odd 70→96 | f32 | 5 |');
+    expect(md).toContain('Prefill matmul (one chunk; staging: direct, or prefetching the next step):');
+    expect(md).toContain('| odd 70→96 | f32 | 5 | direct |');
+    expect(md).toContain('| odd 70→96 | f32 | 9 | prefetch |');
   });
 
   it('renders as Markdown and SVG', () => {

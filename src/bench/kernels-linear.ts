@@ -151,6 +151,8 @@ export interface MatmulPoint {
   rows: number;
   cols: number;
   tokens: number;
+  /** The prefetching staging (LinearShape.matmulPrefetch); absent in records from before it was swept. */
+  prefetch?: boolean;
   ms: number;
   /** 2 · rows · cols · tokens multiply-adds counted as two operations, per second. */
   gflops: number;
@@ -163,23 +165,28 @@ export interface MatmulPoint {
  */
 export const MATMUL_BENCH_TOKENS = [128, 512];
 
-/** The prefill matmul at Qwen3.5-0.8B shapes, store epilogue, over one chunk of each of `tokens` (default MATMUL_BENCH_TOKENS). */
+/**
+ * The prefill matmul at Qwen3.5-0.8B shapes, store epilogue, over one chunk of each of `tokens`
+ * (default MATMUL_BENCH_TOKENS), with the direct and the prefetching staging (LinearShape.matmulPrefetch).
+ */
 export async function benchMatmul(ctx: KernelContext, opts: TimingOptions & { formats?: WeightFormat[]; shapes?: MatrixShape[]; tokens?: number[] } = {}): Promise<{ points: MatmulPoint[]; adapter: string }> {
   const points: MatmulPoint[] = [];
   for (const shape of opts.shapes ?? QWEN35_08B_MATVECS.filter((m) => !m.sweepRows)) {
     for (const format of opts.formats ?? ['q4' as const]) {
-      for (const tokens of opts.tokens ?? MATMUL_BENCH_TOKENS) points.push(await benchMatmulPoint(ctx, shape, format, tokens, opts));
+      for (const tokens of opts.tokens ?? MATMUL_BENCH_TOKENS) {
+        for (const prefetch of [false, true]) points.push(await benchMatmulPoint(ctx, shape, format, tokens, prefetch, opts));
+      }
     }
   }
   return { points, adapter: describeGpu(ctx.gpu) };
 }
 
-async function benchMatmulPoint(ctx: KernelContext, shape: MatrixShape, format: WeightFormat, tokens: number, opts: TimingOptions): Promise<MatmulPoint> {
+async function benchMatmulPoint(ctx: KernelContext, shape: MatrixShape, format: WeightFormat, tokens: number, prefetch: boolean, opts: TimingOptions): Promise<MatmulPoint> {
   const { rows, cols } = shape;
   return withOperands(ctx, format, rows, cols, tokens, async (b) => {
-    const linear = (await createLinear(ctx, { format, rows, cols, tokens, epilogue: 'store' })).bind(b, shape.name);
+    const linear = (await createLinear(ctx, { format, rows, cols, tokens, epilogue: 'store', matmulPrefetch: prefetch })).bind(b, shape.name);
     const ms = await medianMs(ctx, linear.dispatches, opts);
-    return { shape: shape.name, format, rows, cols, tokens, ms, gflops: (2 * rows * cols * tokens) / ms / 1e6 };
+    return { shape: shape.name, format, rows, cols, tokens, prefetch, ms, gflops: (2 * rows * cols * tokens) / ms / 1e6 };
   });
 }
 

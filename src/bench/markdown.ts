@@ -7,6 +7,7 @@ import { adapterLabel } from './environment.js';
 import type { BenchResult, CompareResult, DecodePoint, ModelResult } from './schema.js';
 import type { Summary } from './stats.js';
 import type { KernelProfile } from './profile.js';
+import type { MatmulPoint } from './kernels-linear.js';
 
 /** Three significant digits, no exponent for everyday magnitudes. */
 export const fmt = (x: number): string => {
@@ -156,8 +157,9 @@ function kernelSection(r: BenchResult): string {
     parts.push('', 'Decode matvec (weights + scales + x + y bytes; rows per row group, row groups per workgroup):', '', table(['shape', 'format', 'rows', 'groups', 'ms', 'GB/s', '% of probe'], rows));
   }
   if (k?.matmul) {
-    const rows = k.matmul.map((x) => [x.shape, x.format, String(x.tokens), fmt(x.ms), fmt(x.gflops)]);
-    parts.push('', 'Prefill matmul (one chunk):', '', table(['shape', 'format', 'tokens', 'ms', 'GFLOP/s'], rows));
+    const staging = (x: MatmulPoint): string => (x.prefetch === undefined ? '—' : x.prefetch ? 'prefetch' : 'direct');
+    const rows = k.matmul.map((x) => [x.shape, x.format, String(x.tokens), staging(x), fmt(x.ms), fmt(x.gflops)]);
+    parts.push('', 'Prefill matmul (one chunk; staging: direct, or prefetching the next step):', '', table(['shape', 'format', 'tokens', 'staging', 'ms', 'GFLOP/s'], rows));
   }
   if (k?.attentionDecode) {
     const a = k.attentionDecode;

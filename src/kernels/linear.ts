@@ -30,6 +30,11 @@ export interface LinearShape {
   matvecRows?: number;
   /** Matvec row groups per workgroup (1, 2, 4 or 8; default from matvecLayout): swept by the benchmark too. */
   matvecGroups?: number;
+  /**
+   * The matmul fetches the next step's x and W while computing the current one, every thread
+   * decoding an equal share of W (matmul.wgsl PREFETCH; default off): swept by the benchmark.
+   */
+  matmulPrefetch?: boolean;
 }
 
 export interface LinearBuffers {
@@ -117,14 +122,19 @@ function epilogueDefines(format: WeightFormat, epilogue: LinearEpilogue | 'store
   return { ...weightDefines(format), SWIGLU: epilogue === 'swiglu', EPILOGUE_ADD: epilogue === 'add' };
 }
 
-/** Defines of a matmul.wgsl pipeline; X_VEC4: x is read 16 bytes at a time (every row of it is 16-byte aligned). */
-export function matmulDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number): Defines {
+/** The defines matvec and matmul share; X_VEC4: x is read 16 bytes at a time (every row of it is 16-byte aligned). */
+function linearDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number): Defines {
   return { ...epilogueDefines(format, epilogue), X_VEC4: cols % 4 === 0 };
 }
 
-/** Defines of a matvec.wgsl pipeline: the matmul's, plus its workgroup layout and NORM_X. */
+/** Defines of a matmul.wgsl pipeline: the shared ones and PREFETCH. */
+function matmulDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, prefetch = false): Defines {
+  return { ...linearDefines(format, epilogue, cols), PREFETCH: prefetch };
+}
+
+/** Defines of a matvec.wgsl pipeline: the shared ones, its workgroup layout and NORM_X. */
 export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, layout: MatvecLayout, normInput = false): Defines {
-  return { ...matmulDefines(format, epilogue, cols), TPR: layout.threadsPerRow, GROUPS: layout.groups, ROWS: layout.rows, NORM_X: normInput };
+  return { ...linearDefines(format, epilogue, cols), TPR: layout.threadsPerRow, GROUPS: layout.groups, ROWS: layout.rows, NORM_X: normInput };
 }
 
 /** Workgroups per matvec slot for `outs` outputs. */
@@ -181,7 +191,7 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   const layout = matvecLayout(ctx, 'linear', format, cols, { rows: shape.matvecRows, groups: shape.matvecGroups, normInput: shape.normInput !== undefined });
   const [matvec, matmul] = await Promise.all([
     ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, layout, shape.normInput !== undefined) }),
-    shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: matmulDefines(format, epilogue, cols) }) : undefined,
+    shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: matmulDefines(format, epilogue, cols, shape.matmulPrefetch) }) : undefined,
   ]);
   const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
   const maxGrid = ctx.gpu.limits.maxComputeWorkgroupsPerDimension;
