@@ -137,7 +137,7 @@ describe('DeltaNet state: conv and recurrent, fixed whatever the context', () =>
 describe('the text report of a measured model', () => {
   it('shows the measured peak next to the current figure, per category and in total', () => {
     const config = PRESETS['0.8B']!;
-    const predicted = predictMemory(config, { maxContext: 1024 });
+    const predicted = predictMemory(config, { maxContext: 1024, prefillChunk: 128 });
     const live: MemoryByCategory = { ...predicted.byCategory };
     // A transient 1 MiB activation buffer freed again, and a snapshot of the state taken and released.
     const peak: MemoryByCategory = { ...live, activations: live.activations + 2 ** 20, 'linear-state': 2 * live['linear-state'] };

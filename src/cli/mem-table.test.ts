@@ -1,6 +1,6 @@
 /**
  * One row of `qwen35 mem --table` recomputed by hand: Qwen3.5-27B, bf16 weights, 1,024 tokens
- * (f16 KV, prefill chunk 128, the table's settings). Every figure below is written out from the
+ * (f16 KV, prefill chunk 512, the table's settings). Every figure below is written out from the
  * config values of the architecture doc (§7) and the buffer layout the runtime allocates (weights:
  * rows × cols × 2 B per matrix, norms and DeltaNet vectors f32; state and activations f32; kernel
  * scratch from each kernel's layout), independent of memory.ts and the plans. Integer bytes, so
@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tableJson, tableMarkdown } from './mem-table.js';
+import { DEFAULT_PREFILL_CHUNK } from '../runtime/session.js';
 
 // §7, shared: head_dim 256, 16 linear key heads, key/value head dim 128, conv kernel 4, vocab 248,320,
 // full_attention_interval 4, partial_rotary_factor 0.25. 27B: hidden 5120, 64 layers, intermediate
@@ -26,7 +27,7 @@ const dk = 128;
 const dv = 128;
 const vocab = 248320;
 const context = 1024;
-const chunk = 128;
+const chunk = DEFAULT_PREFILL_CHUNK; // the table's prefill chunk (512)
 
 const bf16 = (rows: number, cols: number): number => rows * cols * 2;
 const f32 = (n: number): number => n * 4;
@@ -59,9 +60,10 @@ const chunkBuffers = widths.reduce((a, w) => a + f32(w * chunk), 0);
 const head = f32(hidden + vocab) + f32(context + 1) + 4;
 // ... and kernel scratch. Split-K decode attention: min(64, ⌈1024 / 128⌉) = 8 splits × heads × (d + max + sum).
 const attentionScratch = f32(8 * heads * (d + 2));
-// Chunked DeltaNet (chunk 64, 2 chunks of the 128-token prefill): U, W, γ per token, the per-chunk
+// Chunked DeltaNet (chunks of 64 tokens in the prefill chunk): U, W, γ per token, the per-chunk
 // lower-triangular matrices (64 · 65 / 2 each) and the per-chunk states.
-const gdnScratch = f32(chunk * valueHeads * dv + chunk * valueHeads * dk + chunk * valueHeads + 2 * valueHeads * ((64 * 65) / 2) + 2 * valueHeads * dk * dv);
+const gdnChunks = chunk / 64;
+const gdnScratch = f32(chunk * valueHeads * dv + chunk * valueHeads * dk + chunk * valueHeads + gdnChunks * valueHeads * ((64 * 65) / 2) + gdnChunks * valueHeads * dk * dv);
 // Sampler: 3 vocab-long arrays, 3 words per 1024-wide block (243 blocks), 32 state words, 5 × 256 histogram buckets,
 // the top-k fast path's (key, id) list of 256.
 const samplerScratch = f32(3 * vocab + 3 * Math.ceil(vocab / 1024) + 32 + 5 * 256 + 2 * 256);

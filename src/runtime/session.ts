@@ -28,7 +28,7 @@ const UNKNOWN_TOKEN = -1;
 const TOKEN_WORK = { kind: 'token', units: 1 };
 
 /** Tokens per prefill call unless the session is given `prefillChunk`. */
-export const DEFAULT_PREFILL_CHUNK = 128;
+export const DEFAULT_PREFILL_CHUNK = 512;
 
 export interface SessionOptions {
   /** One format for every matrix or per class; default q4. */
