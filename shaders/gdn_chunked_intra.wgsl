@@ -11,7 +11,7 @@
 
 const WG: u32 = 256u;
 const NB: u32 = L / 4u;                   // 4-row blocks per chunk
-const NBLK: u32 = NB * (NB + 1u) / 2u;    // lower blocks with the diagonal (≤ WG for L ≤ 64)
+const NBLK: u32 = NB * (NB + 1u) / 2u;    // lower blocks with the diagonal (< WG for L ≤ 64)
 const B: u32 = {{INVERSE_BLOCK}}u;         // rows per block of the inverse
 const NBK: u32 = L / B;
 // U and W: half the threads each; a thread owns 4 columns (one vec4) and rows r0 + m·RG.
@@ -53,7 +53,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     gam[lid] = gates.y;
   }
   workgroupBarrier();
-  if (lid == 0u) {
+  // γ = cumsum(g), serially by the last thread: it has no K Kᵀ block (NBLK < WG), so the sum runs
+  // beside the products below instead of delaying one of them.
+  if (lid == WG - 1u) {
     for (var i = 1u; i < L; i++) { gam[i] += gam[i - 1u]; }
   }
 
