@@ -13,7 +13,7 @@ import { describeEnvironment } from './environment.js';
 import { timingMethod } from './gpu-timer.js';
 import { benchBandwidth, benchMatmul, benchMatvec, benchSampler, MATMUL_BENCH_TOKENS } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill, QWEN35_08B_GDN } from './kernels-mixers.js';
-import { planForAdapter, requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
+import { planForAdapter, profiledPrefillTokens, requiredContext, resolveBenchOptions, type BenchOptions } from './options.js';
 import { profileDecode, profilePrefill } from './profile.js';
 import { decodeFootprint, measurePrefill, prefillFootprint, prepareDecode, promptIds, timeGdnPrefill } from './scenarios.js';
 import { BENCH_SCHEMA, type AdapterBenchmarks, type BenchResult, type ModelInfo, type ModelResult, type RunParameters, type Scenario } from './schema.js';
@@ -175,7 +175,7 @@ export async function benchModel(model: Qwen35Model, p: RunParameters, probeGBps
       result.profile = await profileDecode(session, promptIds(context, vocab, p.seed), p.profileSteps);
       model.reset();
     }
-    const chunk = Math.min(session.options.prefillChunk, maxContext);
+    const chunk = Math.min(session.options.prefillChunk, profiledPrefillTokens(p), maxContext);
     say('profile', `per-kernel profile of ${p.profileSteps} runs of a ${chunk}-token prefill chunk`);
     result.prefillProfile = await profilePrefill(session, promptIds(chunk, vocab, p.seed), p.profileSteps);
     model.reset();

@@ -27,11 +27,12 @@ describe('benchmark options', () => {
     expect(planForAdapter({ decodeContexts: [0] }, true).reduced).toBe(false);
   });
 
-  it('requiredContext: prompt + 1 sampled token, context + steps + 2 for decode, the GDN prompt', () => {
+  it('requiredContext: prompt + 1 sampled token, context + steps + 2 for decode, the GDN prompt, the profiled prefill chunk', () => {
     const p = resolveBenchOptions({ prefillLengths: [100], decodeContexts: [0, 50], decodeTokens: 10, gdnTokens: 80 });
     expect(requiredContext(p)).toBe(101);
     expect(requiredContext({ ...p, scenarios: ['decode'] })).toBe(62);
     expect(requiredContext({ ...p, scenarios: ['gdn'] })).toBe(80);
+    expect(requiredContext({ ...p, scenarios: ['profile'] })).toBe(100); // a 100-token prefill chunk > 1 + 16 + 1 for the decode profile
     expect(requiredContext(DEFAULT_PARAMETERS)).toBe(4096 + 128 + 2);
   });
 });

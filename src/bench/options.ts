@@ -98,12 +98,16 @@ export function planForAdapter(options: BenchOptions, software: boolean): { opti
   return { options: reduced ? { ...options, quick: true } : options, reduced };
 }
 
+/** The prompt the prefill profile runs as one chunk (at most the session's prefill chunk): the plan's longest. */
+export const profiledPrefillTokens = (p: RunParameters): number => Math.max(...p.prefillLengths);
+
 /** Context a session needs to run every scenario point of `p`. */
 export function requiredContext(p: RunParameters): number {
   const needs = [1];
   if (p.scenarios.includes('prefill')) needs.push(...p.prefillLengths.map(prefillFootprint));
   if (p.scenarios.includes('decode')) needs.push(...p.decodeContexts.map((c) => decodeFootprint(c, p.decodeTokens)));
-  if (p.scenarios.includes('profile')) needs.push(Math.max(1, p.decodeContexts[0]!) + p.profileSteps + 1);
+  // The profile: decode steps after the first decode context, and one prefill chunk of the longest prompt.
+  if (p.scenarios.includes('profile')) needs.push(Math.max(1, p.decodeContexts[0]!) + p.profileSteps + 1, profiledPrefillTokens(p));
   if (p.scenarios.includes('gdn')) needs.push(p.gdnTokens);
   return Math.max(...needs);
 }
