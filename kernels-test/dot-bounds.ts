@@ -57,3 +57,53 @@ export function expectWithinBounds(got: ArrayLike<number>, want: ArrayLike<numbe
   }
   if (bad.length) throw new Error(`${what}: outside the f32 accumulation bound:\n  ${bad.join('\n  ')}`);
 }
+
+const roundHalfEven = (t: number): number => {
+  const f = Math.floor(t);
+  const d = t - f;
+  return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+};
+
+/**
+ * The q4 matvec with int8 x (matvec.wgsl X_INT8) for one token: v (the values the kernel
+ * quantizes: x, or h·(1 + w) with the fused norm) is cut into groups of 32 columns, each quantized
+ * to q = round_half_even(v·127/m), m = max|v| of the group, scale m/127; y_r = post · Σ_g (m_g/127)·Σ
+ * w_re·q_e, exact in f64 (w dequantized: (c − 8)·s). The kernel's f32 error: per group term the
+ * scale's division (2.5 ULP), the products s·scale and f32(Σ(c − 8)q)·(…), then the G − 1 additions
+ * over groups in any order: (G + 10 + extraRoundings)·u·|post|·Σ_g |term_g|. The codes themselves are
+ * exact unless v·127/m lies within the GPU division's error of a rounding tie: `nearTies` counts
+ * elements within 1e-4 of one, which a test must keep at 0.
+ */
+export function int8XMatvec(v: Float32Array, w: Float32Array, rows: number, cols: number, post = 1, extraRoundings = 0) {
+  const groups = Math.ceil(cols / 32);
+  const q = new Float64Array(cols);
+  const scale = new Float64Array(groups);
+  let nearTies = 0;
+  for (let g = 0; g < groups; g++) {
+    const end = Math.min(cols, 32 * g + 32);
+    let m = 0;
+    for (let e = 32 * g; e < end; e++) m = Math.max(m, Math.abs(v[e]!));
+    if (m === 0) continue;
+    scale[g] = m / 127;
+    for (let e = 32 * g; e < end; e++) {
+      const t = (v[e]! * 127) / m;
+      if (Math.abs(Math.abs(t - Math.floor(t)) - 0.5) < 1e-4) nearTies++;
+      q[e] = Math.max(-127, Math.min(127, roundHalfEven(t)));
+    }
+  }
+  const product = new Float32Array(rows);
+  const bounds = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let y = 0;
+    let magnitude = 0;
+    for (let g = 0; g < groups; g++) {
+      let s = 0;
+      for (let e = 32 * g; e < Math.min(cols, 32 * g + 32); e++) s += w[r * cols + e]! * q[e]!;
+      y += scale[g]! * s;
+      magnitude += Math.abs(scale[g]! * s);
+    }
+    product[r] = post * y;
+    bounds[r] = (groups + 10 + extraRoundings) * U32 * Math.abs(post) * magnitude;
+  }
+  return { product, bounds, nearTies };
+}

@@ -16,7 +16,7 @@ import { createLinear, type LinearEpilogue } from '../src/kernels/linear.js';
 import { destroyMatrix, uploadMatrix } from '../src/kernels/matrix.js';
 import { linear, rmsNorm, swiglu } from '../src/model/ops.js';
 import { Random } from '../src/model/random.js';
-import { dotBounds, expectWithinBounds, swigluBounds, U32 } from './dot-bounds.js';
+import { dotBounds, expectWithinBounds, int8XMatvec, swigluBounds, U32 } from './dot-bounds.js';
 import { gpuContext, GPU_VARIANTS, variantAvailable } from './harness.js';
 
 interface Case {
@@ -35,6 +35,8 @@ interface Case {
   matvecGroups?: number;
   /** The matmul's prefetching staging (default: direct). */
   matmulPrefetch?: boolean;
+  /** q4: the matvec's int8 x (T = 1 only), checked against its exact model int8XMatvec. */
+  matvecInt8X?: boolean;
 }
 
 const EPS = 1e-6;
@@ -49,7 +51,7 @@ async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<voi
   const matrix = uploadMatrix(ctx, 'w', values, c.rows, c.cols, c.format, { maxPartBytes: c.maxPartBytes });
   if (c.maxPartBytes) expect(matrix.parts.length).toBeGreaterThan(1);
   const normInput = c.normInput ? { eps: EPS } : undefined;
-  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput, matvecRows: c.matvecRows, matvecGroups: c.matvecGroups, matmulPrefetch: c.matmulPrefetch });
+  const kernel = await createLinear(ctx, { format: c.format, rows: c.rows, cols: c.cols, tokens: maxT, epilogue: c.epilogue, normInput, matvecRows: c.matvecRows, matvecGroups: c.matvecGroups, matmulPrefetch: c.matmulPrefetch, matvecInt8X: c.matvecInt8X });
   const normWeight = rnd.normals(c.cols, 0.5);
   const normBuf = uploadStorage(ctx, normWeight, 'norm w');
   for (const T of c.tokenCounts) {
@@ -65,8 +67,19 @@ async function checkCase(ctx: KernelContext, c: Case, seed: number): Promise<voi
     bound.setTokens(T);
     submitDispatches(ctx, bound.dispatches);
     const got = await readF32(ctx, yBuf);
-    const product = linear(x, w, c.rows, c.cols);
-    const bounds = dotBounds(x, w, c.rows, c.cols, c.normInput && T === 1 ? c.cols / 2 + 8 : 0);
+    let product: Float32Array;
+    let bounds: Float32Array;
+    if (c.matvecInt8X) {
+      // The kernel quantizes x, or h·(1 + w) (the f32 products it forms) with r = rsqrt(mean h² + eps) applied to the totals.
+      const v = c.normInput ? h.map((hv, i) => Math.fround(hv * Math.fround(1 + normWeight[i]!))) : x;
+      const post = c.normInput ? 1 / Math.sqrt(h.reduce((a, hv) => a + hv * hv, 0) / c.cols + EPS) : 1;
+      const model = int8XMatvec(v, w, c.rows, c.cols, post, c.normInput ? c.cols / 2 + 8 : 0);
+      expect(model.nearTies, 'inputs near a rounding tie of the int8 codes').toBe(0);
+      ({ product, bounds } = model);
+    } else {
+      product = linear(x, w, c.rows, c.cols);
+      bounds = dotBounds(x, w, c.rows, c.cols, c.normInput && T === 1 ? c.cols / 2 + 8 : 0);
+    }
     let want: Float32Array;
     let tol: Float32Array;
     if (c.epilogue === 'swiglu') {
@@ -152,6 +165,16 @@ describe.each(GPU_VARIANTS)('linear ($name)', (variant) => {
       }
     });
   }
+  it('q4 matvec with int8 x: store [37, 100] / [21, 1000] (several words per thread), swiglu [74, 70] normInput, split add [150, 70], 2 and 32 rows per group', async ({ skip }) => {
+    if (!(await variantAvailable(variant))) skip();
+    const ctx = await gpuContext(variant);
+    const base = { format: 'q4' as const, tokenCounts: [1], matvecInt8X: true };
+    await checkCase(ctx, { ...base, rows: 37, cols: 100, epilogue: 'store' }, 19);
+    await checkCase(ctx, { ...base, rows: 21, cols: 1000, epilogue: 'store' }, 20);
+    await checkCase(ctx, { ...base, rows: 74, cols: 70, epilogue: 'swiglu', normInput: true }, 21);
+    await checkCase(ctx, { ...base, rows: 150, cols: 70, epilogue: 'add', maxPartBytes: dataBytes('q4', 40, 70) }, 22);
+    for (const matvecRows of [2, 32]) await checkCase(ctx, { ...base, rows: 37, cols: 100, epilogue: 'store', matvecRows }, 23);
+  });
 });
 
 describe('linear grid', () => {
@@ -178,6 +201,7 @@ describe('linear errors', () => {
     await expect(createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 1, epilogue: 'store', matvecRows: 3 })).rejects.toThrow(/matvecRows/);
     await expect(createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 1, epilogue: 'store', matvecGroups: 3 })).rejects.toThrow(/matvecGroups must be one of 1, 2, 4, 8/);
     await expect(createLinear(ctx, { format: 'f32', rows: 8, cols: 1024, tokens: 1, epilogue: 'store', matvecGroups: 8 })).rejects.toThrow(/at most \d+ threads \(256 per group\)/);
+    await expect(createLinear(ctx, { format: 'q8', rows: 8, cols: 32, tokens: 1, epilogue: 'store', matvecInt8X: true })).rejects.toThrow(/matvecInt8X needs q4 weights, got q8/);
     expect(() => plain.bind({ w: m, x: createStorage(ctx, 3 * 32 * 4, 'x3'), y: createStorage(ctx, 3 * 8 * 4, 'y3') }).setTokens(4)).toThrow(RangeError);
     destroyMatrix(ctx, m);
   });

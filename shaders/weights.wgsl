@@ -97,6 +97,20 @@ fn w_word_dot(word: vec4<u32>, xs: array<vec4<f32>, W_WORD_VEC4S>) -> f32 {
 #endif
 }
 
+#if FMT_Q4
+// Σ (c − 8)·q over the word's 32 codes c, against x as int8 codes q packed in the order the
+// nibbles come out: lo[i] holds elements 8i, 8i+2, 8i+4, 8i+6 (the low nibble of each byte of u32
+// i), hi[i] elements 8i+1, 8i+3, … (the high nibbles); offset = 8·Σq. Exact in i32: four integer
+// dot products per u32 pair (dot4I8Packed; codes 0..15 are valid int8).
+fn w_word_idot(word: vec4<u32>, lo: vec4<u32>, hi: vec4<u32>, offset: i32) -> i32 {
+  let m = 0x0f0f0f0fu;
+  return dot4I8Packed(word.x & m, lo.x) + dot4I8Packed((word.x >> 4u) & m, hi.x) +
+    dot4I8Packed(word.y & m, lo.y) + dot4I8Packed((word.y >> 4u) & m, hi.y) +
+    dot4I8Packed(word.z & m, lo.z) + dot4I8Packed((word.z >> 4u) & m, hi.z) +
+    dot4I8Packed(word.w & m, lo.w) + dot4I8Packed((word.w >> 4u) & m, hi.w) - offset;
+}
+#endif
+
 // The factor that turns w_word_part values of word `word_index` of the part into weights.
 fn w_word_scale(word_index: u32) -> f32 {
 #if FMT_Q8 || FMT_Q4

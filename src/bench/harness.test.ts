@@ -17,7 +17,7 @@ import { requiredContext, resolveBenchOptions, runBenchmark, type BenchProgressE
 import { benchMarkdown, fmt } from './markdown.js';
 import { benchPlots } from './plots.js';
 import { KERNEL_KINDS, kernelKind } from './profile.js';
-import { benchMatmul } from './kernels-linear.js';
+import { benchMatmul, benchMatvec } from './kernels-linear.js';
 import { benchAttentionDecode, benchGdnPrefill } from './kernels-mixers.js';
 import type { BenchResult } from './schema.js';
 import { meanDecodeTraffic } from './traffic.js';
@@ -182,6 +182,19 @@ describe('runBenchmark on the tiny model', () => {
     expect(a.points.map((x) => [x.context, x.splits])).toEqual([[1, 1], [200, 2]]);
     for (const x of a.points) expect(x.ms).toBeGreaterThan(0);
     expect(a.withPrep).toBe(true);
+  });
+
+  it('decode matvec bench: the q4 sweep of rows, groups and int8 x on a swept shape, GB/s = bytes per ms', async () => {
+    const shapes = [{ name: 'odd 96→300', rows: 300, cols: 96, sweepRows: true }];
+    const m = await benchMatvec(model.session.ctx, { shapes, formats: ['q4', 'f32'], trials: 1, iterations: 1 });
+    const q4 = m.points.filter((x) => x.format === 'q4');
+    expect(q4.map((x) => [x.rowsPerWorkgroup, x.groupsPerWorkgroup, x.int8X])).toEqual([
+      [4, 4, false], [8, 4, false], [16, 4, false], [32, 4, false], [8, 1, false], [8, 2, false], [8, 8, false], [8, 4, true], [16, 4, true],
+    ]);
+    expect(m.points.filter((x) => x.format === 'f32').map((x) => x.int8X)).toEqual([false]); // the sweep is q4 only
+    for (const x of m.points) expect(x.gbps).toBeCloseTo(x.bytes / x.ms / 1e6, 9);
+    const md = benchMarkdown({ ...result, adapter: { ...result.adapter, kernels: { matvec: m } } });
+    expect(md).toContain('| odd 96→300 | q4 | 16 | 4 | int8 |');
   });
 
   it('prefill matmul bench: GFLOP/s = 2 · rows · cols · tokens per ms, rendered in the kernel section', async () => {

@@ -87,8 +87,10 @@ function uploadSynthetic(ctx: KernelContext, format: WeightFormat, rows: number,
   return m;
 }
 
-/** The q4 tuning sweep: rows per group at the default groups, then groups at the default rows. */
-const MATVEC_SWEEP: { rows?: number; groups?: number }[] = [{ rows: 4 }, {}, { rows: 16 }, { rows: 32 }, { groups: 1 }, { groups: 2 }, { groups: 8 }];
+/** The q4 tuning sweep: rows per group at the default groups, then groups at the default rows, then int8 x (matvecInt8X) at 8 and 16 rows. */
+const MATVEC_SWEEP: { rows?: number; groups?: number; int8X?: boolean }[] = [
+  { rows: 4 }, {}, { rows: 16 }, { rows: 32 }, { groups: 1 }, { groups: 2 }, { groups: 8 }, { int8X: true }, { rows: 16, int8X: true },
+];
 
 export interface MatvecPoint {
   shape: string;
@@ -99,6 +101,8 @@ export interface MatvecPoint {
   rowsPerWorkgroup?: number;
   /** Matvec row groups per workgroup (LinearShape.matvecGroups); absent in records from before row groups (1). */
   groupsPerWorkgroup?: number;
+  /** x quantized to int8 in the kernel (LinearShape.matvecInt8X); absent in records from before it was swept. */
+  int8X?: boolean;
   /** Weights + scales + x + y bytes per call. */
   bytes: number;
   ms: number;
@@ -134,10 +138,11 @@ export async function benchMatvec(ctx: KernelContext, opts: TimingOptions & { fo
       const bytes = dataBytes(format, rows, cols) + scaleBytes(format, rows, cols) + 4 * (rows + cols);
       await withOperands(ctx, format, rows, cols, 1, async (b) => {
         for (const variant of shape.sweepRows && format === 'q4' ? MATVEC_SWEEP : [{}]) {
-          const kernel = await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: variant.rows, matvecGroups: variant.groups });
+          const int8X = variant.int8X ?? false;
+          const kernel = await createLinear(ctx, { format, rows, cols, tokens: 1, epilogue: 'store', matvecRows: variant.rows, matvecGroups: variant.groups, matvecInt8X: int8X });
           const ms = await medianMs(ctx, kernel.bind(b, shape.name).dispatches, opts);
           const { rows: rowsPerWorkgroup, groups: groupsPerWorkgroup } = kernel.matvecLayout;
-          points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup, groupsPerWorkgroup, bytes, ms, gbps: bytes / ms / 1e6 });
+          points.push({ shape: shape.name, format, rows, cols, rowsPerWorkgroup, groupsPerWorkgroup, int8X, bytes, ms, gbps: bytes / ms / 1e6 });
         }
       });
     }

@@ -153,8 +153,8 @@ function kernelSection(r: BenchResult): string {
     parts.push(`Bandwidth probe: ${fmt(b.gbps)} GB/s (streaming read of ${formatBytes(b.bytes)}; runs ${range(b.runs)} GB/s).`);
   }
   if (k?.matvec) {
-    const rows = k.matvec.points.map((x) => [x.shape, x.format, String(x.rowsPerWorkgroup ?? 8), String(x.groupsPerWorkgroup ?? 1), fmt(x.ms), fmt(x.gbps), probe ? `${fmt((100 * x.gbps) / probe)}%` : 'n/a']);
-    parts.push('', 'Decode matvec (weights + scales + x + y bytes; rows per row group, row groups per workgroup):', '', table(['shape', 'format', 'rows', 'groups', 'ms', 'GB/s', '% of probe'], rows));
+    const rows = k.matvec.points.map((x) => [x.shape, x.format, String(x.rowsPerWorkgroup ?? 8), String(x.groupsPerWorkgroup ?? 1), x.int8X ? 'int8' : 'f32', fmt(x.ms), fmt(x.gbps), probe ? `${fmt((100 * x.gbps) / probe)}%` : 'n/a']);
+    parts.push('', 'Decode matvec (weights + scales + x + y bytes; rows per row group, row groups per workgroup, x as read or quantized to int8):', '', table(['shape', 'format', 'rows', 'groups', 'x', 'ms', 'GB/s', '% of probe'], rows));
   }
   if (k?.matmul) {
     const staging = (x: MatmulPoint): string => (x.prefetch === undefined ? '—' : x.prefetch ? 'prefetch' : 'direct');

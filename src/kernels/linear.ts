@@ -35,6 +35,12 @@ export interface LinearShape {
    * decoding an equal share of W (matmul.wgsl PREFETCH; default off): swept by the benchmark.
    */
   matmulPrefetch?: boolean;
+  /**
+   * q4 only: the matvec quantizes x to int8 per group of 32 and multiplies with integer dot
+   * products (matvec.wgsl X_INT8; default off): fewer instructions per weight, x rounded to 8 bits.
+   * Swept by the benchmark.
+   */
+  matvecInt8X?: boolean;
 }
 
 export interface LinearBuffers {
@@ -132,9 +138,9 @@ function matmulDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: num
   return { ...linearDefines(format, epilogue, cols), PREFETCH: prefetch };
 }
 
-/** Defines of a matvec.wgsl pipeline: the shared ones, its workgroup layout and NORM_X. */
-export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, layout: MatvecLayout, normInput = false): Defines {
-  return { ...linearDefines(format, epilogue, cols), TPR: layout.threadsPerRow, GROUPS: layout.groups, ROWS: layout.rows, NORM_X: normInput };
+/** Defines of a matvec.wgsl pipeline: the shared ones, its workgroup layout, NORM_X and X_INT8. */
+export function matvecDefines(format: WeightFormat, epilogue: LinearEpilogue, cols: number, layout: MatvecLayout, normInput = false, int8X = false): Defines {
+  return { ...linearDefines(format, epilogue, cols), TPR: layout.threadsPerRow, GROUPS: layout.groups, ROWS: layout.rows, NORM_X: normInput, X_INT8: int8X };
 }
 
 /** Workgroups per matvec slot for `outs` outputs. */
@@ -189,8 +195,9 @@ export async function createLinear(ctx: KernelContext, shape: LinearShape) {
   checkLinearShape('linear', shape);
   const { format, rows, cols, epilogue } = shape;
   const layout = matvecLayout(ctx, 'linear', format, cols, { rows: shape.matvecRows, groups: shape.matvecGroups, normInput: shape.normInput !== undefined });
+  if (shape.matvecInt8X && format !== 'q4') throw new InvalidArgumentError(`linear: matvecInt8X needs q4 weights, got ${format}`);
   const [matvec, matmul] = await Promise.all([
-    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, layout, shape.normInput !== undefined) }),
+    ctx.pipelines.get({ shader: 'matvec', defines: matvecDefines(format, epilogue, cols, layout, shape.normInput !== undefined, shape.matvecInt8X) }),
     shape.tokens > 1 ? ctx.pipelines.get({ shader: 'matmul', defines: matmulDefines(format, epilogue, cols, shape.matmulPrefetch) }) : undefined,
   ]);
   const outStride = epilogue === 'swiglu' ? rows / 2 : rows;
