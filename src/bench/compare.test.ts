@@ -210,6 +210,25 @@ describe('qwen35 bench --compare-prefill-chunks (tiny model, 1 run)', () => {
   });
 });
 
+describe('qwen35 bench --compare-int8-activations (tiny model, 1 run)', () => {
+  it('loads the q4 model with f32 (A) and int8 (B) activations; other formats are refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-int8-'));
+    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+    try {
+      const run = ['--models', 'tiny', '--scenarios', 'decode', '--decode-contexts', '0', '--decode-tokens', '3', '--warmup', '0', '--reps', '1', '--out', dir];
+      await expect(command.run([...run, '--compare-int8-activations', '--format', 'q8'])).rejects.toThrow(/q4 weights only, got --format q8/);
+      expect(await command.run([...run, '--compare-int8-activations'])).toBe(0);
+      const c = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as CompareResult;
+      expect(c.a).toMatch(/^tiny f32 activations \(.* q4, prefill chunk \d+\)$/);
+      expect(c.b).toMatch(/^tiny int8 activations \(.* q4, prefill chunk \d+, int8 activations\)$/);
+      expect(c.rows.map((r) => r.metric)).toEqual(['decode context 0 · tok/s']);
+    } finally {
+      quiet.forEach((q) => q.mockRestore());
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('interleaved comparison on the GPU (tiny model, q4 vs q8)', () => {
   const disposers: Array<() => void> = [];
   afterAll(() => disposers.reverse().forEach((d) => d()));

@@ -88,7 +88,8 @@ export async function compareInterleaved(a: Contender, b: Contender, p: RunParam
   }
   const maxContext = Math.min(a.model.session.options.maxContext, b.model.session.options.maxContext);
   const vocab = a.model.config.vocabSize;
-  const name = (m: Qwen35Model): string => `${m.source.description} ${formatLabel(m.session.options.formats)}, prefill chunk ${m.session.options.prefillChunk}`;
+  const name = (m: Qwen35Model): string =>
+    `${m.source.description} ${formatLabel(m.session.options.formats)}, prefill chunk ${m.session.options.prefillChunk}${m.session.options.int8Activations ? ', int8 activations' : ''}`;
   const rows: CompareRow[] = [];
   const unmatched: string[] = [];
   const points = (scenario: 'prefill' | 'decode', xs: number[]): number[] => (p.scenarios.includes(scenario) ? xs : []);

@@ -108,6 +108,7 @@ export async function benchModel(model: Qwen35Model, p: RunParameters, probeGBps
       kvFormat: session.options.kvFormat,
       maxContext,
       prefillChunk: session.options.prefillChunk,
+      int8Activations: session.options.int8Activations,
       sampling: { temperature: 0 },
     },
     prefill: [],

@@ -179,7 +179,7 @@ export function benchMarkdown(r: BenchResult): string {
   const p = r.parameters;
   const models = r.models.map((m) => {
     const f = m.parameters;
-    return `- ${m.model.name}: ${m.model.source} (${m.model.modelType}, ${m.model.numLayers} layers, hidden ${m.model.hiddenSize}; weights ${formatBytes(m.model.weightBytes)} in ${f.formatLabel}, KV ${f.kvFormat}, maxContext ${f.maxContext}, prefill chunk ${f.prefillChunk}, greedy sampling)`;
+    return `- ${m.model.name}: ${m.model.source} (${m.model.modelType}, ${m.model.numLayers} layers, hidden ${m.model.hiddenSize}; weights ${formatBytes(m.model.weightBytes)} in ${f.formatLabel}, KV ${f.kvFormat}, maxContext ${f.maxContext}, prefill chunk ${f.prefillChunk}${f.int8Activations ? ', int8 activations' : ''}, greedy sampling)`;
   });
   const skipped = r.models.flatMap((m) => m.skipped.map((s) => `- ${m.model.name} ${s.scenario} ${s.what}: ${s.reason}`));
   const header = [

@@ -58,6 +58,8 @@ export interface SessionParameters {
   kvFormat: 'f16' | 'f32';
   maxContext: number;
   prefillChunk: number;
+  /** The session's experimental int8Activations; absent in records from before the option. */
+  int8Activations?: boolean;
   sampling: { temperature: number };
 }
 

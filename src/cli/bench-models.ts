@@ -43,6 +43,8 @@ export interface LoadBenchModelOptions {
   gpuWaits?: GpuWaitMode;
   /** Tokens per prefill call (default: the session's). */
   prefillChunk?: number;
+  /** The session's experimental int8Activations (default off). */
+  int8Activations?: boolean;
   /** Context the scenarios need; capped at the model's maximum. */
   context: number;
   log: (line: string) => void;
@@ -66,6 +68,7 @@ export async function loadBenchModel(name: string, opts: LoadBenchModelOptions):
       kvFormat: opts.kvFormat,
       ...(opts.gpuWaits ? { gpuWaits: opts.gpuWaits } : {}),
       ...(opts.prefillChunk ? { prefillChunk: opts.prefillChunk } : {}),
+      ...(opts.int8Activations ? { int8Activations: true } : {}),
       maxContext: Math.min(opts.context, config.maxPositionEmbeddings),
       onProgress: bar.update,
     });

@@ -45,6 +45,8 @@ const OPTIONS = {
   'compare-subgroups': { type: 'boolean' },
   'compare-waits': { type: 'boolean' },
   'compare-prefill-chunks': { type: 'string' },
+  'int8-activations': { type: 'boolean' },
+  'compare-int8-activations': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof OPTIONS>>;
@@ -135,7 +137,7 @@ interface Context {
 }
 
 /** The flags that compare two configurations of each model in one process. */
-const INTERLEAVED = ['compare-formats', 'compare-subgroups', 'compare-waits', 'compare-prefill-chunks'] as const;
+const INTERLEAVED = ['compare-formats', 'compare-subgroups', 'compare-waits', 'compare-prefill-chunks', 'compare-int8-activations'] as const;
 const comparisons = (v: Values) => INTERLEAVED.filter((f) => v[f] !== undefined && v[f] !== false);
 const interleaved = (v: Values): boolean => comparisons(v).length > 0;
 
@@ -146,6 +148,7 @@ interface Variants {
   gpuB: GpuContext;
   waits?: [GpuWaitMode, GpuWaitMode];
   prefillChunks?: [number, number];
+  int8Activations?: [boolean, boolean];
 }
 
 async function variantsFor(v: Values, gpu: GpuContext): Promise<Variants> {
@@ -164,6 +167,10 @@ async function variantsFor(v: Values, gpu: GpuContext): Promise<Variants> {
     const c = chunks as [number, number];
     return { labels: [`prefill chunk ${c[0]}`, `prefill chunk ${c[1]}`], formats: [f, f], gpuB: gpu, prefillChunks: c };
   }
+  if (v['compare-int8-activations']) {
+    if (f !== 'q4') throw new InvalidArgumentError(`--compare-int8-activations: int8 activations apply to q4 weights only, got --format ${f}`);
+    return { labels: ['f32 activations', 'int8 activations'], formats: [f, f], gpuB: gpu, int8Activations: [false, true] };
+  }
   if (v['compare-waits']) return { labels: ['paced waits', 'polled waits'], formats: [f, f], gpuB: gpu, waits: ['paced', 'polled'] };
   if (!gpu.features.subgroups) throw new InvalidArgumentError('--compare-subgroups: this adapter has no subgroups, so there is nothing to compare');
   return { labels: ['subgroups on', 'subgroups off'], formats: [f, f], gpuB: await acquireGpu({ disable: ['subgroups'] }) };
@@ -174,12 +181,17 @@ async function runInterleaved(c: Context): Promise<CompareResult[]> {
   const { v, gpu, p } = c;
   const results: CompareResult[] = [];
   const variants = await variantsFor(v, gpu);
-  const { labels, formats, gpuB, waits, prefillChunks } = variants;
+  const { labels, formats, gpuB, waits, prefillChunks, int8Activations } = variants;
   const chunk = prefillChunkOption(v);
   try {
     for (const name of c.models) {
       const common = { kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined, context: requiredContext(p), log: c.log };
-      const variant = (i: 0 | 1) => ({ weightFormat: formats[i], ...(waits ? { gpuWaits: waits[i] } : {}), prefillChunk: prefillChunks?.[i] ?? chunk });
+      const variant = (i: 0 | 1) => ({
+        weightFormat: formats[i],
+        ...(waits ? { gpuWaits: waits[i] } : {}),
+        prefillChunk: prefillChunks?.[i] ?? chunk,
+        int8Activations: int8Activations?.[i] ?? v['int8-activations'],
+      });
       const a = await loadBenchModel(name, { ...common, gpu, ...variant(0) });
       try {
         const b = await loadBenchModel(name, { ...common, gpu: gpuB, ...variant(1) });
@@ -218,6 +230,7 @@ async function runBench(c: Context, save: (partial: BenchResult) => void): Promi
       weightFormat: format ?? 'q4',
       kvFormat: v['kv-format'] as 'f16' | 'f32' | undefined,
       prefillChunk: prefillChunkOption(v),
+      int8Activations: v['int8-activations'],
       context: requiredContext(p),
       log: c.log,
     });
@@ -239,6 +252,7 @@ export const command: Command = {
   --format <f>               weight format: ${WEIGHT_FORMATS.join(', ')} (default q4; a converted checkpoint: its own)
   --kv-format <f16|f32>      KV cache format (default f16)
   --prefill-chunk <n>        tokens per prefill call (default: the runtime's)
+  --int8-activations         q4 decode matvecs with x quantized to int8 (experimental session option)
   --scenarios <list>         any of ${SCENARIOS.join(', ')} (default all)
   --quick                    short plan: prompts 32/128, decode 16 steps after 0/128, 3 runs (tiny model only by default)
   --full                     the full plan even on a software adapter (there the default is --quick: hours otherwise)
@@ -256,6 +270,7 @@ export const command: Command = {
   --compare-subgroups        the same with subgroups on (A) and off (B)
   --compare-waits            the same with paced (A) and polled (B) host waits for the GPU (Node)
   --compare-prefill-chunks <a,b>  the same with a and b tokens per prefill call
+  --compare-int8-activations the same with f32 (A) and int8 (B) activations in the q4 decode matvecs
   --baseline <prev.json>     run as usual, then ratios this run / prev.json (compare.json/.md beside bench.json)`,
   async run(args) {
     const v = parse(expandCompare(args), OPTIONS);

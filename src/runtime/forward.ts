@@ -99,7 +99,7 @@ async function createBuilders(ctx: KernelContext, config: Qwen35Config, shape: S
 export async function buildForwardGraphs(
   ctx: KernelContext,
   config: Qwen35Config,
-  shape: SessionShape,
+  shape: SessionShape & { int8Activations?: boolean },
   weights: GpuWeights,
   act: Buffers,
   state: Buffers,
@@ -114,7 +114,8 @@ export async function buildForwardGraphs(
   const linear = async (label: string, w: GpuMatrix, epilogue: LinearEpilogue, x: string, y: string, tokens = chunk, norm?: { h: string; w: GPUBuffer }): Promise<ComputeNode> => {
     const key = `${w.format}|${w.rows}|${w.cols}|${epilogue}|${tokens}|${norm !== undefined}`;
     const normInput = norm ? { eps: config.rmsNormEps } : undefined;
-    if (!linearBuilders.has(key)) linearBuilders.set(key, createLinear(ctx, { format: w.format, rows: w.rows, cols: w.cols, tokens, epilogue, normInput }));
+    const matvecInt8X = shape.int8Activations === true && w.format === 'q4';
+    if (!linearBuilders.has(key)) linearBuilders.set(key, createLinear(ctx, { format: w.format, rows: w.rows, cols: w.cols, tokens, epilogue, normInput, matvecInt8X }));
     const bound = (await linearBuilders.get(key)!).bind({ w, x: a(x), y: a(y), ...(norm ? { norm: { h: a(norm.h), w: norm.w } } : {}) }, label);
     // A single-row linear (the LM head) keeps its one token whatever the call shape.
     return computeNode(label, bound, tokens === 1 ? undefined : byTokens(bound));

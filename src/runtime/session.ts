@@ -49,11 +49,18 @@ export interface SessionOptions {
    * Node, polled in browsers.
    */
   gpuWaits?: GpuWaitMode;
+  /**
+   * Experimental, default off: the q4 decode matvecs quantize their input to int8 per group of 32
+   * and multiply with integer dot products (LinearShape.matvecInt8X): fewer instructions per
+   * weight, at the cost of rounding x to 8 bits.
+   */
+  int8Activations?: boolean;
 }
 
 export interface ResolvedSessionOptions extends SessionShape {
   formats: WeightFormats;
   maxBindingBytes: number;
+  int8Activations: boolean;
 }
 
 export function resolveSessionOptions(config: Qwen35Config, options: SessionOptions, limits?: GPUSupportedLimits): ResolvedSessionOptions {
@@ -74,6 +81,7 @@ export function resolveSessionOptions(config: Qwen35Config, options: SessionOpti
     kvFormat,
     formats: resolveWeightFormats(options.weightFormat),
     maxBindingBytes: Math.min(deviceMax, options.maxBindingBytes ?? Infinity),
+    int8Activations: options.int8Activations ?? false,
   };
 }
 
