@@ -95,7 +95,7 @@ export interface KernelProfile {
 
 /** Where one prefill chunk's GPU time goes (the prefill graph without the LM head and sampler, which the decode profile covers). */
 export interface PrefillProfile {
-  /** Tokens of the profiled chunk: the session's prefill chunk (or its context, if smaller), at position 0. */
+  /** Tokens of the profiled chunk at position 0: the session's prefill chunk, or the plan's longest prompt (or the context) if smaller. */
   tokens: number;
   runs: number;
   dispatches: number;

@@ -8,8 +8,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireGpu, type GpuContext } from '../gpu/device.js';
 import { FsCheckpointSource } from '../io/sources/fs.js';
-import { ensureDefaultModel } from '../model/tiny.js';
+import { ensureDefaultModel, TINY_CONFIGS } from '../model/tiny.js';
 import { Qwen35Model } from './model.js';
+import { resolveSessionOptions } from './session.js';
 
 const PROMPT = [5, 77, 301, 12, 9, 444, 61];
 const FED = [17, 250, 3];
@@ -56,6 +57,10 @@ describe('int8Activations', () => {
       expect(diff, `row ${i}`).toBeGreaterThan(0);
       expect(diff / scale, `row ${i}`).toBeLessThan(0.1);
     }
+  });
+
+  it('a value other than true or false is refused before anything is allocated', () => {
+    expect(() => resolveSessionOptions(TINY_CONFIGS.dense, { int8Activations: 'yes' as unknown as boolean })).toThrow(/int8Activations must be true or false, got yes/);
   });
 
   it('q8: the option changes nothing', async () => {

@@ -72,6 +72,8 @@ export function resolveSessionOptions(config: Qwen35Config, options: SessionOpti
   if (!(Number.isSafeInteger(prefillChunk) && prefillChunk >= 1 && prefillChunk <= 4096)) {
     throw new InvalidArgumentError(`prefillChunk must be an integer in [1, 4096], got ${prefillChunk}`);
   }
+  const int8 = options.int8Activations;
+  if (int8 !== undefined && typeof int8 !== 'boolean') throw new InvalidArgumentError(`int8Activations must be true or false, got ${String(int8)}`);
   const kvFormat = options.kvFormat ?? 'f16';
   if (kvFormat !== 'f16' && kvFormat !== 'f32') throw new InvalidArgumentError(`kvFormat must be "f16" or "f32", got ${String(kvFormat)}`);
   const deviceMax = limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : 2 ** 30;
@@ -81,7 +83,7 @@ export function resolveSessionOptions(config: Qwen35Config, options: SessionOpti
     kvFormat,
     formats: resolveWeightFormats(options.weightFormat),
     maxBindingBytes: Math.min(deviceMax, options.maxBindingBytes ?? Infinity),
-    int8Activations: options.int8Activations ?? false,
+    int8Activations: int8 ?? false,
   };
 }
 
