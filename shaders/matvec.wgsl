@@ -18,8 +18,8 @@
 // r = rsqrt(mean(h²) + eps) applied to the totals. Linear: decode only (the one token). EXPERTS:
 // every slot's token row (the MoE post norm, at any T; not with X_PER_SLOT).
 // X_INT8 (q4): each thread quantizes its x word (one group of 32) to int8, q = round(x·127/max|x|)
-// with scale max|x|/127, once for all its rows, and each row word is four integer dot products per
-// u32 pair (w_word_idot) and one scale product instead of 32 decoded multiply-adds: about a fifth
+// with scale max|x|/127, once for all its rows, and each row word is eight integer dot products (two
+// per u32 of codes, w_word_idot) and one scale product instead of 32 decoded multiply-adds: about a fifth
 // of the instructions per weight, at the cost of x's quantization (as llama.cpp's q8_1 activations).
 #if HAS_SUBGROUPS
 enable subgroups;

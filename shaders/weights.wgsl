@@ -100,8 +100,8 @@ fn w_word_dot(word: vec4<u32>, xs: array<vec4<f32>, W_WORD_VEC4S>) -> f32 {
 #if FMT_Q4
 // Σ (c − 8)·q over the word's 32 codes c, against x as int8 codes q packed in the order the
 // nibbles come out: lo[i] holds elements 8i, 8i+2, 8i+4, 8i+6 (the low nibble of each byte of u32
-// i), hi[i] elements 8i+1, 8i+3, … (the high nibbles); offset = 8·Σq. Exact in i32: four integer
-// dot products per u32 pair (dot4I8Packed; codes 0..15 are valid int8).
+// i), hi[i] elements 8i+1, 8i+3, … (the high nibbles); offset = 8·Σq. Exact in i32: two integer
+// dot products per u32 of codes (dot4I8Packed; codes 0..15 are valid int8).
 fn w_word_idot(word: vec4<u32>, lo: vec4<u32>, hi: vec4<u32>, offset: i32) -> i32 {
   let m = 0x0f0f0f0fu;
   return dot4I8Packed(word.x & m, lo.x) + dot4I8Packed((word.x >> 4u) & m, hi.x) +

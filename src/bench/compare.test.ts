@@ -167,65 +167,58 @@ describe('qwen35 bench --baseline prev.json (tiny model, 1 run)', () => {
   });
 });
 
+/**
+ * `qwen35 bench` on the tiny model with `plan` (one timed run, output silenced, into a fresh
+ * folder): first with `refused` (which must fail with `error`), then with `compare`; returns the
+ * compare.json the second run wrote.
+ */
+async function interleavedCli(plan: string[], refused: { args: string[]; error: RegExp }, compare: string[]): Promise<CompareResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-interleaved-'));
+  const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
+  try {
+    const run = ['--models', 'tiny', ...plan, '--warmup', '0', '--reps', '1', '--out', dir];
+    await expect(command.run([...run, ...refused.args])).rejects.toThrow(refused.error);
+    expect(await command.run([...run, ...compare])).toBe(0);
+    return JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as CompareResult;
+  } finally {
+    quiet.forEach((q) => q.mockRestore());
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const DECODE_PLAN = ['--scenarios', 'decode', '--decode-contexts', '0', '--decode-tokens', '3'];
+
 describe('qwen35 bench --compare-waits (tiny model, 1 run)', () => {
   it('loads the model twice, paced (A) and polled (B), and writes their ratios; one comparison at a time', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bench-waits-'));
-    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
-    try {
-      const run = ['--models', 'tiny', '--scenarios', 'decode', '--decode-contexts', '0', '--decode-tokens', '3', '--warmup', '0', '--reps', '1', '--out', dir];
-      await expect(command.run([...run, '--compare-waits', '--compare-formats', 'q4,q8'])).rejects.toThrow(/compare one thing at a time/);
-      expect(await command.run([...run, '--compare-waits'])).toBe(0);
-      const c = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as CompareResult;
-      expect(c.mode).toBe('interleaved');
-      expect(c.a).toContain('tiny paced waits');
-      expect(c.b).toContain('tiny polled waits');
-      expect(c.rows.map((r) => r.metric)).toEqual(['decode context 0 · tok/s']);
-      expect(c.rows[0]!.ratio).toBeGreaterThan(0);
-    } finally {
-      quiet.forEach((q) => q.mockRestore());
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const c = await interleavedCli(DECODE_PLAN, { args: ['--compare-waits', '--compare-formats', 'q4,q8'], error: /compare one thing at a time/ }, ['--compare-waits']);
+    expect(c.mode).toBe('interleaved');
+    expect(c.a).toContain('tiny paced waits');
+    expect(c.b).toContain('tiny polled waits');
+    expect(c.rows.map((r) => r.metric)).toEqual(['decode context 0 · tok/s']);
+    expect(c.rows[0]!.ratio).toBeGreaterThan(0);
   });
 });
 
 describe('qwen35 bench --compare-prefill-chunks (tiny model, 1 run)', () => {
   it('loads the model with each prefill chunk and times the prompt on both', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bench-chunks-'));
-    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
-    try {
-      const run = ['--models', 'tiny', '--scenarios', 'prefill', '--prefill-lengths', '40', '--decode-contexts', '0', '--warmup', '0', '--reps', '1', '--out', dir];
-      await expect(command.run([...run, '--compare-prefill-chunks', '8'])).rejects.toThrow(/takes two chunk sizes/);
-      expect(await command.run([...run, '--compare-prefill-chunks', '8,32'])).toBe(0);
-      const c = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as CompareResult;
-      // The labels name the chunk each loaded session really has (its resolved options).
-      expect(c.a).toMatch(/^tiny prefill chunk 8 \(.* q4, prefill chunk 8\)$/);
-      expect(c.b).toMatch(/^tiny prefill chunk 32 \(.* q4, prefill chunk 32\)$/);
-      expect(c.rows.map((r) => r.metric)).toEqual(['prefill 40 · tok/s']); // --scenarios prefill: no decode point
-      expect(c.unmatched).toEqual([]);
-      expect(c.rows[0]!.ratio).toBeGreaterThan(0);
-    } finally {
-      quiet.forEach((q) => q.mockRestore());
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const plan = ['--scenarios', 'prefill', '--prefill-lengths', '40', '--decode-contexts', '0'];
+    const c = await interleavedCli(plan, { args: ['--compare-prefill-chunks', '8'], error: /takes two chunk sizes/ }, ['--compare-prefill-chunks', '8,32']);
+    // The labels name the chunk each loaded session really has (its resolved options).
+    expect(c.a).toMatch(/^tiny prefill chunk 8 \(.* q4, prefill chunk 8\)$/);
+    expect(c.b).toMatch(/^tiny prefill chunk 32 \(.* q4, prefill chunk 32\)$/);
+    expect(c.rows.map((r) => r.metric)).toEqual(['prefill 40 · tok/s']); // --scenarios prefill: no decode point
+    expect(c.unmatched).toEqual([]);
+    expect(c.rows[0]!.ratio).toBeGreaterThan(0);
   });
 });
 
 describe('qwen35 bench --compare-int8-activations (tiny model, 1 run)', () => {
   it('loads the q4 model with f32 (A) and int8 (B) activations; other formats are refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bench-int8-'));
-    const quiet = [vi.spyOn(process.stdout, 'write').mockImplementation(() => true), vi.spyOn(process.stderr, 'write').mockImplementation(() => true)];
-    try {
-      const run = ['--models', 'tiny', '--scenarios', 'decode', '--decode-contexts', '0', '--decode-tokens', '3', '--warmup', '0', '--reps', '1', '--out', dir];
-      await expect(command.run([...run, '--compare-int8-activations', '--format', 'q8'])).rejects.toThrow(/q4 weights only, got --format q8/);
-      expect(await command.run([...run, '--compare-int8-activations'])).toBe(0);
-      const c = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as CompareResult;
-      expect(c.a).toMatch(/^tiny f32 activations \(.* q4, prefill chunk \d+\)$/);
-      expect(c.b).toMatch(/^tiny int8 activations \(.* q4, prefill chunk \d+, int8 activations\)$/);
-      expect(c.rows.map((r) => r.metric)).toEqual(['decode context 0 · tok/s']);
-    } finally {
-      quiet.forEach((q) => q.mockRestore());
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const refused = { args: ['--compare-int8-activations', '--format', 'q8'], error: /q4 weights only, got --format q8/ };
+    const c = await interleavedCli(DECODE_PLAN, refused, ['--compare-int8-activations']);
+    expect(c.a).toMatch(/^tiny f32 activations \(.* q4, prefill chunk \d+\)$/);
+    expect(c.b).toMatch(/^tiny int8 activations \(.* q4, prefill chunk \d+, int8 activations\)$/);
+    expect(c.rows.map((r) => r.metric)).toEqual(['decode context 0 · tok/s']);
   });
 });
 

@@ -176,7 +176,7 @@ export async function benchModel(model: Qwen35Model, p: RunParameters, probeGBps
       result.profile = await profileDecode(session, promptIds(context, vocab, p.seed), p.profileSteps);
       model.reset();
     }
-    const chunk = Math.min(session.options.prefillChunk, profiledPrefillTokens(p), maxContext);
+    const chunk = Math.min(session.options.prefillChunk, profiledPrefillTokens(p)); // the session's chunk is within its context
     say('profile', `per-kernel profile of ${p.profileSteps} runs of a ${chunk}-token prefill chunk`);
     result.prefillProfile = await profilePrefill(session, promptIds(chunk, vocab, p.seed), p.profileSteps);
     model.reset();
