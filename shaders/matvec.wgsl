@@ -126,7 +126,7 @@ const X_FACTOR = W_X_SCALE;
 #endif
 
 // The matvec input at columns c .. c + 3 (x, or with NORM_X h·(1 + w) before the factor r),
-// times W_X_SCALE for w_word_dot.
+// times X_FACTOR (W_X_SCALE for w_word_dot; 1 for the int8 codes of X_INT8).
 fn x_vec4(base: u32, c: u32) -> vec4<f32> {
   let v = load_vec4(false, base, c);
 #if NORM_X

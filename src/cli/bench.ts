@@ -141,7 +141,7 @@ const INTERLEAVED = ['compare-formats', 'compare-subgroups', 'compare-waits', 'c
 const comparisons = (v: Values) => INTERLEAVED.filter((f) => v[f] !== undefined && v[f] !== false);
 const interleaved = (v: Values): boolean => comparisons(v).length > 0;
 
-/** What B differs in from A: the weight formats, the device (subgroups off), the host's GPU waits or the tokens per prefill call. */
+/** What B differs in from A: the weight formats, the device (subgroups off), the host's GPU waits, the tokens per prefill call or int8 activations. */
 interface Variants {
   labels: [string, string];
   formats: [WeightFormat, WeightFormat];
